@@ -1,0 +1,70 @@
+import GRPCCore
+import Logging
+
+/// The CSI Identity service, shared by the controller and the node.
+///
+/// Both binaries register it with their own capabilities and readiness check; a plugin that is not
+/// ready answers Probe with `ready = false` and the reason in the log, never an error, because
+/// the livenessprobe sidecar would otherwise restart a plugin that is merely waiting.
+public struct IdentityService: Csi_V1_Identity.SimpleServiceProtocol {
+    /// Answers whether the plugin can serve requests now, and if not, why.
+    public typealias ReadinessCheck = @Sendable () async -> Readiness
+
+    public enum Readiness: Sendable, Equatable {
+        case ready
+        case notReady(String)
+    }
+
+    private let name: String
+    private let manifest: [String: String]
+    private let capabilities: [Csi_V1_PluginCapability]
+    private let readiness: ReadinessCheck
+    private let logger: Logger
+
+    public init(
+        name: String, manifest: [String: String], capabilities: [Csi_V1_PluginCapability],
+        logger: Logger, readiness: @escaping ReadinessCheck = { .ready }
+    ) {
+        self.name = name
+        self.manifest = manifest
+        self.capabilities = capabilities
+        self.logger = logger
+        self.readiness = readiness
+    }
+
+    public func getPluginInfo(
+        request: Csi_V1_GetPluginInfoRequest, context: ServerContext
+    ) async throws -> Csi_V1_GetPluginInfoResponse {
+        .with {
+            $0.name = name
+            $0.vendorVersion = BuildInfo.version
+            $0.manifest = manifest
+        }
+    }
+
+    public func getPluginCapabilities(
+        request: Csi_V1_GetPluginCapabilitiesRequest, context: ServerContext
+    ) async throws -> Csi_V1_GetPluginCapabilitiesResponse {
+        .with { $0.capabilities = capabilities }
+    }
+
+    public func probe(request: Csi_V1_ProbeRequest, context: ServerContext) async throws -> Csi_V1_ProbeResponse {
+        let state = await readiness()
+        if case .notReady(let reason) = state {
+            RequestContext.logger(logger).warning("not ready", metadata: ["reason": .string(reason)])
+        }
+        return .with { $0.ready = .with { $0.value = state == .ready } }
+    }
+}
+
+extension Csi_V1_PluginCapability {
+    /// A plugin-wide service capability such as CONTROLLER_SERVICE.
+    public static func service(_ type: Csi_V1_PluginCapability.Service.TypeEnum) -> Self {
+        .with { $0.service = .with { $0.type = type } }
+    }
+
+    /// A volume expansion capability (ONLINE or OFFLINE).
+    public static func expansion(_ type: Csi_V1_PluginCapability.VolumeExpansion.TypeEnum) -> Self {
+        .with { $0.volumeExpansion = .with { $0.type = type } }
+    }
+}

@@ -1,0 +1,197 @@
+import GRPCCore
+import Logging
+import Synchronization
+
+/// Logs every RPC: one line when the request arrives (its body rendered as JSON with secrets
+/// masked) and one when it ends, with `method`, `request_id`, `volume_id` (when the request names
+/// one), `duration_ms` and `code`. Chatty methods (probes, capabilities, stats) log at debug.
+///
+/// It also makes the request id and method available to the handler through `RequestContext`, and
+/// reports every finished RPC to an optional observer (the metrics layer).
+public struct RPCLoggingInterceptor: ServerInterceptor {
+    /// Called once per finished RPC with the method, the gRPC code and the duration in seconds.
+    public typealias Observer = @Sendable (_ method: String, _ code: String, _ seconds: Double) -> Void
+
+    private let logger: Logger
+    private let quietMethods: Set<String>
+    private let observer: Observer?
+
+    /// Methods that kubelet and the sidecars call often and that change nothing.
+    public static let defaultQuietMethods: Set<String> = [
+        "Probe", "GetPluginCapabilities", "GetPluginInfo", "ControllerGetCapabilities",
+        "NodeGetCapabilities", "NodeGetVolumeStats", "GroupControllerGetCapabilities",
+    ]
+
+    public init(logger: Logger, quietMethods: Set<String> = defaultQuietMethods, observer: Observer? = nil) {
+        self.logger = logger
+        self.quietMethods = quietMethods
+        self.observer = observer
+    }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let method = context.descriptor.method
+        let requestID = request.metadata[stringValues: "x-request-id"].first(where: { _ in true })
+            ?? RequestContext.newRequestID()
+        let level: Logger.Level = quietMethods.contains(method) ? .debug : .info
+        let state = RPCLogState()
+
+        var rpcLogger = logger
+        rpcLogger[metadataKey: "method"] = .string(method)
+        rpcLogger[metadataKey: "request_id"] = .string(requestID)
+        let baseLogger = rpcLogger
+
+        var request = request
+        request.messages = RPCAsyncSequence(
+            wrapping: request.messages.map { message in
+                let volumeID = (message as? any CSIVolumeScoped)?.volumeIDForLog
+                state.setVolumeID(volumeID)
+                var line = baseLogger
+                if let volumeID, !volumeID.isEmpty { line[metadataKey: "volume_id"] = .string(volumeID) }
+                if let snapshotID = (message as? any CSISnapshotScoped)?.snapshotIDForLog, !snapshotID.isEmpty {
+                    line[metadataKey: "snapshot_id"] = .string(snapshotID)
+                }
+                line.log(level: level, "request", metadata: ["request": Self.body(message)])
+                return message
+            })
+
+        @Sendable func finish(code: String, message: String?, response: Logger.Metadata.Value?) {
+            let seconds = Self.seconds(start.duration(to: clock.now))
+            var line = baseLogger
+            if let volumeID = state.volumeID, !volumeID.isEmpty {
+                line[metadataKey: "volume_id"] = .string(volumeID)
+            }
+            var metadata: Logger.Metadata = [
+                "code": .string(code),
+                "duration_ms": .stringConvertible(seconds * 1000),
+            ]
+            if let message { metadata["error"] = .string(message) }
+            if let response { metadata["response"] = response }
+            let finishLevel: Logger.Level = code == "ok" ? level : (level == .debug ? .info : .warning)
+            line.log(level: finishLevel, "response", metadata: metadata)
+            observer?(method, code, seconds)
+        }
+
+        let rpcContext = RequestContext(requestID: requestID, method: method)
+        var response: StreamingServerResponse<Output>
+        do {
+            response = try await RequestContext.$current.withValue(rpcContext) {
+                try await next(request, context)
+            }
+        } catch {
+            let rpcError = Self.rpcError(error)
+            finish(code: Self.codeName(rpcError.code), message: rpcError.message, response: nil)
+            throw error
+        }
+
+        switch response.accepted {
+        case .failure(let error):
+            finish(code: Self.codeName(error.code), message: error.message, response: nil)
+        case .success(var contents):
+            let producer = contents.producer
+            contents.producer = { writer in
+                let capture = CapturingWriter(wrapping: writer)
+                do {
+                    let trailers = try await RequestContext.$current.withValue(rpcContext) {
+                        try await producer(RPCWriter(wrapping: capture))
+                    }
+                    finish(code: "ok", message: nil, response: capture.loggedBody)
+                    return trailers
+                } catch {
+                    let rpcError = Self.rpcError(error)
+                    finish(code: Self.codeName(rpcError.code), message: rpcError.message, response: nil)
+                    throw error
+                }
+            }
+            response.accepted = .success(contents)
+        }
+        return response
+    }
+
+    static func body(_ message: Any) -> Logger.Metadata.Value {
+        if let json = MessageRedactor.json(message) {
+            return .stringConvertible(RawJSON(json))
+        }
+        return .string(MessageRedactor.truncatedNote(message))
+    }
+
+    /// The error as the client will see it (same rules as grpc-swift's executor).
+    static func rpcError(_ error: any Error) -> RPCError {
+        switch error {
+        case let rpc as RPCError:
+            return rpc
+        case let convertible as any RPCErrorConvertible:
+            return RPCError(convertible)
+        default:
+            return RPCError(code: .unknown, message: String(describing: error))
+        }
+    }
+
+    /// Lower-case gRPC code names as operators know them from grpc-go logs (`ok`, `not_found`, ...).
+    public static func codeName(_ code: RPCError.Code) -> String {
+        switch code {
+        case .cancelled: "cancelled"
+        case .unknown: "unknown"
+        case .invalidArgument: "invalid_argument"
+        case .deadlineExceeded: "deadline_exceeded"
+        case .notFound: "not_found"
+        case .alreadyExists: "already_exists"
+        case .permissionDenied: "permission_denied"
+        case .resourceExhausted: "resource_exhausted"
+        case .failedPrecondition: "failed_precondition"
+        case .aborted: "aborted"
+        case .outOfRange: "out_of_range"
+        case .unimplemented: "unimplemented"
+        case .internalError: "internal"
+        case .unavailable: "unavailable"
+        case .dataLoss: "data_loss"
+        case .unauthenticated: "unauthenticated"
+        default: "code_\(code.rawValue)"
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let parts = duration.components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}
+
+/// Mutable per-RPC state shared between the request stream and the completion log line.
+private final class RPCLogState: Sendable {
+    private let volume = Mutex<String?>(nil)
+
+    var volumeID: String? { volume.withLock { $0 } }
+
+    func setVolumeID(_ value: String?) {
+        guard let value else { return }
+        volume.withLock { $0 = value }
+    }
+}
+
+/// Passes messages through to the real writer and keeps the last one's rendering for the log.
+private final class CapturingWriter<Element: Sendable>: RPCWriterProtocol, Sendable {
+    private let base: RPCWriter<Element>
+    private let last = Mutex<Logger.Metadata.Value?>(nil)
+
+    init(wrapping base: RPCWriter<Element>) {
+        self.base = base
+    }
+
+    var loggedBody: Logger.Metadata.Value? { last.withLock { $0 } }
+
+    func write(_ element: Element) async throws {
+        last.withLock { $0 = RPCLoggingInterceptor.body(element) }
+        try await base.write(element)
+    }
+
+    func write(contentsOf elements: some Sequence<Element>) async throws {
+        for element in elements {
+            try await write(element)
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import CSITestSupport
+import CStorCore
+import Foundation
+import GRPCCore
+import Testing
+
+/// The foundation as kubelet sees it: both binaries on unix sockets, Identity over real gRPC,
+/// stale and live sockets, SIGTERM, and the JSON log lines.
+@Suite("Identity and process lifecycle of both binaries")
+struct IdentityAndLifecycleTests {
+    static let plugins: [(binary: String, arguments: [String], component: String)] = [
+        ("cstor-controller", [], "controller"),
+        ("cstor-node", ["--node-id", "node-a"], "node"),
+    ]
+
+    @Test("GetPluginInfo names the driver and its version", arguments: plugins)
+    func pluginInfo(plugin: (binary: String, arguments: [String], component: String)) async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            plugin.binary, socketPath: dir.file("csi.sock"), arguments: plugin.arguments, logDirectory: dir.url)
+        let info = try await withCSIClient(socket: process.socketPath) { client in
+            try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
+        }
+        #expect(info.name == "cstor.csi.openebs.io")
+        #expect(info.vendorVersion == BuildInfo.version)
+        #expect(info.manifest["component"] == plugin.component)
+        try await process.stop()
+    }
+
+    @Test("--driver-name overrides the name GetPluginInfo reports")
+    func driverNameOverride() async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--driver-name", "cstor.example.com"],
+            logDirectory: dir.url)
+        let info = try await withCSIClient(socket: process.socketPath) { client in
+            try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
+        }
+        #expect(info.name == "cstor.example.com")
+        try await process.stop()
+    }
+
+    @Test("An invalid driver name or endpoint is refused at start with a clear error")
+    func invalidFlags() async throws {
+        let dir = try TemporaryDirectory()
+        for arguments in [["--driver-name", "-bad-"], ["--endpoint", "http://x"], ["--endpoint", "unix://relative"]] {
+            let process = try PluginProcess(
+                binary: "cstor-controller", socketPath: dir.file("csi.sock"), arguments: arguments,
+                logDirectory: dir.url, addEndpoint: false)
+            let status = try await process.waitForExit()
+            #expect(status != 0, "\(arguments) must be refused")
+            #expect(process.logText().contains("Error"), "\(arguments): \(process.logText())")
+        }
+    }
+
+    @Test("The node refuses to start without a node id")
+    func nodeNeedsNodeID() async throws {
+        let dir = try TemporaryDirectory()
+        let process = try PluginProcess(
+            binary: "cstor-node", socketPath: dir.file("csi.sock"), arguments: [], logDirectory: dir.url,
+            environment: ["NODE_ID": ""])
+        let status = try await process.waitForExit()
+        #expect(status != 0)
+        #expect(process.logText().contains("--node-id"))
+    }
+
+    @Test("The node takes its id from NODE_ID when --node-id is absent")
+    func nodeIDFromEnvironment() async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            "cstor-node", socketPath: dir.file("csi.sock"), arguments: [], logDirectory: dir.url,
+            environment: ["NODE_ID": "node-from-env"])
+        #expect(process.logText().contains("node-from-env"))
+        try await process.stop()
+    }
+
+    @Test("GetPluginCapabilities: the controller offers the controller service, both offer topology")
+    func capabilities() async throws {
+        let dir = try TemporaryDirectory()
+        let controller = try await PluginProcess.start(
+            "cstor-controller", socketPath: dir.file("c.sock"), arguments: [], logDirectory: dir.url)
+        let node = try await PluginProcess.start(
+            "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1"], logDirectory: dir.url)
+        func services(_ socket: String) async throws -> Set<Csi_V1_PluginCapability.Service.TypeEnum> {
+            let response = try await withCSIClient(socket: socket) { client in
+                try await Csi_V1_Identity.Client(wrapping: client).getPluginCapabilities(.init())
+            }
+            return Set(response.capabilities.compactMap { capability in
+                if case .service(let service) = capability.type { return service.type }
+                return nil
+            })
+        }
+        let controllerServices = try await services(controller.socketPath)
+        let nodeServices = try await services(node.socketPath)
+        #expect(controllerServices.contains(.controllerService))
+        #expect(controllerServices.contains(.volumeAccessibilityConstraints))
+        #expect(!nodeServices.contains(.controllerService))
+        #expect(nodeServices.contains(.volumeAccessibilityConstraints))
+        try await controller.stop()
+        try await node.stop()
+    }
+
+    @Test("Probe answers ready once serving", arguments: plugins)
+    func probe(plugin: (binary: String, arguments: [String], component: String)) async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            plugin.binary, socketPath: dir.file("csi.sock"), arguments: plugin.arguments, logDirectory: dir.url)
+        let response = try await withCSIClient(socket: process.socketPath) { client in
+            try await Csi_V1_Identity.Client(wrapping: client).probe(.init())
+        }
+        #expect(response.ready.value == true)
+        try await process.stop()
+    }
+
+    @Test("A service a binary does not serve answers Unimplemented", arguments: plugins)
+    func unimplementedService(plugin: (binary: String, arguments: [String], component: String)) async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            plugin.binary, socketPath: dir.file("csi.sock"), arguments: plugin.arguments, logDirectory: dir.url)
+        let code = await rpcCode {
+            try await withCSIClient(socket: process.socketPath) { client in
+                try await Csi_V1_GroupController.Client(wrapping: client).groupControllerGetCapabilities(.init())
+            }
+        }
+        #expect(code == .unimplemented)
+        let other = await rpcCode {
+            try await withCSIClient(socket: process.socketPath) { client in
+                if plugin.component == "node" {
+                    _ = try await Csi_V1_Controller.Client(wrapping: client).controllerGetCapabilities(.init())
+                } else {
+                    _ = try await Csi_V1_Node.Client(wrapping: client).nodeGetInfo(.init())
+                }
+            }
+        }
+        #expect(other == .unimplemented)
+        try await process.stop()
+    }
+
+    @Test("A stale socket file left by a killed process is replaced at start")
+    func staleSocket() async throws {
+        let dir = try TemporaryDirectory()
+        let socket = dir.file("csi.sock")
+        let first = try await PluginProcess.start(
+            "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+        try await first.stop(signal: SIGKILL)
+        #expect(FileManager.default.fileExists(atPath: socket), "SIGKILL leaves the socket file behind")
+        let second = try await PluginProcess.start(
+            "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+        let info = try await withCSIClient(socket: socket) { client in
+            try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
+        }
+        #expect(info.name == "cstor.csi.openebs.io")
+        #expect(second.logText().contains("stale socket"))
+        try await second.stop()
+    }
+
+    @Test("A socket a live server answers on is not stolen: the second process exits non-zero")
+    func liveSocketNotStolen() async throws {
+        let dir = try TemporaryDirectory()
+        let socket = dir.file("csi.sock")
+        let first = try await PluginProcess.start(
+            "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+        let second = try PluginProcess(
+            binary: "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+        let status = try await second.waitForExit()
+        #expect(status != 0)
+        #expect(second.logText().contains("another server is listening"))
+        // The first server still answers.
+        let info = try await withCSIClient(socket: socket) { client in
+            try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
+        }
+        #expect(info.name == "cstor.csi.openebs.io")
+        try await first.stop()
+    }
+
+    @Test("A regular file at the socket path is never removed")
+    func regularFileKept() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("csi.sock")
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: path))
+        let process = try PluginProcess(
+            binary: "cstor-controller", socketPath: path, arguments: [], logDirectory: dir.url)
+        let status = try await process.waitForExit()
+        #expect(status != 0)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "precious")
+    }
+
+    @Test("SIGTERM and SIGINT stop the server, remove the socket and exit 0", arguments: [SIGTERM, SIGINT])
+    func gracefulShutdown(signal: Int32) async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            "cstor-node", socketPath: dir.file("csi.sock"), arguments: ["--node-id", "n1"], logDirectory: dir.url)
+        let status = try await process.stop(signal: signal)
+        #expect(status == 0)
+        #expect(!FileManager.default.fileExists(atPath: process.socketPath))
+        #expect(process.logText().contains("\"stopped\""))
+    }
+
+    @Test("Every log line is a JSON object with ts, level, component and msg; RPC lines carry method, request_id, duration_ms and code")
+    func jsonLogLines() async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--log-level", "debug"],
+            logDirectory: dir.url)
+        try await withCSIClient(socket: process.socketPath) { client in
+            let identity = Csi_V1_Identity.Client(wrapping: client)
+            _ = try await identity.getPluginInfo(.init())
+            _ = try await identity.probe(.init())
+        }
+        try await process.stop()
+        let lines = process.logLines()
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let object = try #require(line.object, "not JSON: \(line.text)")
+            for key in ["ts", "level", "component", "msg"] {
+                #expect(object[key] != nil, "\(key) missing in \(line.text)")
+            }
+            #expect(object["component"] as? String == "controller")
+            let ts = try #require(object["ts"] as? String)
+            #expect(ts.count == 24 && ts.hasSuffix("Z"), "ts is RFC 3339 with milliseconds: \(ts)")
+        }
+        let responses = lines.compactMap(\.object).filter { $0["msg"] as? String == "response" }
+        #expect(responses.count == 2)
+        for response in responses {
+            #expect(response["method"] as? String != nil)
+            #expect((response["request_id"] as? String)?.count == 16)
+            #expect(response["duration_ms"] is Double || response["duration_ms"] is Int)
+            #expect(response["code"] as? String == "ok")
+        }
+    }
+
+    @Test("--log-format text writes plain lines")
+    func textLogFormat() async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--log-format", "text"],
+            logDirectory: dir.url)
+        try await process.stop()
+        let lines = process.logLines()
+        #expect(!lines.isEmpty)
+        #expect(lines.allSatisfy { $0.object == nil })
+        #expect(lines.contains { $0.text.contains("controller: listening") })
+    }
+}
+
+@Suite("Secrets in requests")
+struct SecretLoggingTests {
+    @Test("A request carrying secrets never shows them in the log, at any level")
+    func secretsStripped() async throws {
+        let dir = try TemporaryDirectory()
+        let controller = try await PluginProcess.start(
+            "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--log-level", "trace"], logDirectory: dir.url)
+        let node = try await PluginProcess.start(
+            "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--log-level", "trace"],
+            logDirectory: dir.url)
+        _ = await rpcCode {
+            try await withCSIClient(socket: controller.socketPath) { client in
+                try await Csi_V1_Controller.Client(wrapping: client).createVolume(
+                    .with {
+                        $0.name = "pvc-secret-test"
+                        $0.secrets = ["password": "hunter2-create"]
+                    })
+            }
+        }
+        _ = await rpcCode {
+            try await withCSIClient(socket: node.socketPath) { client in
+                try await Csi_V1_Node.Client(wrapping: client).nodeStageVolume(
+                    .with {
+                        $0.volumeID = "pvc-secret-test"
+                        $0.secrets = ["node.session.auth.password": "hunter2-stage"]
+                    })
+            }
+        }
+        try await controller.stop()
+        try await node.stop()
+        for process in [controller, node] {
+            let log = process.logText()
+            #expect(!log.contains("hunter2"), "secret leaked:\n\(log)")
+            #expect(log.contains("pvc-secret-test"), "the request was logged with its volume id")
+            #expect(log.contains("***"))
+        }
+    }
+}
