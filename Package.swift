@@ -113,6 +113,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "NodeTests",
+            dependencies: ["cstor-node", "CStorCore", "CSITestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["CStorCore", "CSITestSupport"],
             swiftSettings: strict

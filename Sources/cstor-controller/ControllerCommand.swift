@@ -27,7 +27,7 @@ struct ControllerCommand: AsyncParsableCommand {
         do {
             try await PluginRunner.run(
                 common: common, services: [identity, controller],
-                interceptors: [RPCLoggingInterceptor(logger: logger)], eventLoopGroup: eventLoopGroup, logger: logger)
+                interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()], eventLoopGroup: eventLoopGroup, logger: logger)
         } catch {
             logger.critical("exiting", metadata: ["error": .string(String(describing: error))])
             throw ExitCode.failure

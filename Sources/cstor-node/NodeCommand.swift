@@ -1,6 +1,4 @@
 import ArgumentParser
-import CLibMount
-import CLibUdev
 import CStorCore
 import Foundation
 import Logging
@@ -19,9 +17,37 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "This node's name as Kubernetes knows it (default: the NODE_ID environment variable).")
     var nodeID: String?
 
+    @Option(help: "Kubelet's root directory; staging and publish paths must lie below it.")
+    var kubeletDir: String = "/var/lib/kubelet"
+
+    @Option(help: "Where the node keeps its per-volume state records (default: <kubelet-dir>/plugins/<driver-name>).")
+    var stateDir: String?
+
+    @Option(help: "Transports this node attaches: iscsi, loop, or both (comma separated).")
+    var transports: String = "iscsi"
+
+    @Option(help: "The iscsiadm command, e.g. \"chroot /host iscsiadm\" (split on spaces).")
+    var iscsiadm: String = "iscsiadm"
+
+    @Option(help: "Seconds an iSCSI session may be down before I/O fails (node.session.timeo.replacement_timeout).")
+    var iscsiReplacementTimeout: Int = 120
+
+    @Option(help: "Directory whose files the loop transport may attach (repeatable); required with --transports loop.")
+    var loopDir: [String] = []
+
+    @Option(help: "Largest number of volumes this node takes (0: no limit).")
+    var maxVolumesPerNode: Int64 = 0
+
+    @Option(help: "Seconds a mount or unmount may take before the RPC gives up.")
+    var mountTimeout: Int = 120
+
     func validate() throws {
         guard resolvedNodeID() != nil else {
             throw ValidationError("the node id is missing: pass --node-id or set NODE_ID")
+        }
+        _ = try enabledTransports()
+        guard iscsiReplacementTimeout > 0, mountTimeout > 0, maxVolumesPerNode >= 0 else {
+            throw ValidationError("--iscsi-replacement-timeout and --mount-timeout must be positive, --max-volumes-per-node not negative")
         }
     }
 
@@ -31,24 +57,37 @@ struct NodeCommand: AsyncParsableCommand {
         return value
     }
 
+    func enabledTransports() throws -> Set<AttachTarget.Transport> {
+        var set: Set<AttachTarget.Transport> = []
+        for name in transports.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            guard let transport = AttachTarget.Transport(rawValue: name) else {
+                throw ValidationError("--transports: unknown transport \(name) (iscsi, loop)")
+            }
+            set.insert(transport)
+        }
+        guard !set.isEmpty else { throw ValidationError("--transports names no transport") }
+        if set.contains(.loop) && loopDir.isEmpty {
+            throw ValidationError("--transports loop needs --loop-dir: the directory whose files may be attached")
+        }
+        return set
+    }
+
     func run() async throws {
         LogSetup.bootstrap(component: "node", format: common.logFormat.format, level: common.logLevel.level)
         let logger = Logger(label: "cstor-csi.node")
-        let nodeID = resolvedNodeID() ?? ""
-        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let identity = IdentityService(
-            name: common.driverName,
-            manifest: ["component": "node", "build": BuildInfo.configuration],
-            capabilities: [.service(.volumeAccessibilityConstraints)],
-            logger: logger)
-        let node = NodeService(logger: logger)
-        logger.notice(
-            "starting",
-            metadata: ["version": .string(BuildInfo.version), "driver": .string(common.driverName), "node_id": .string(nodeID)])
         do {
+            let wiring = try NodeWiring(command: self, logger: logger)
+            logger.notice(
+                "starting",
+                metadata: [
+                    "version": .string(BuildInfo.version), "driver": .string(common.driverName),
+                    "node_id": .string(wiring.settings.nodeID), "kubelet_dir": .string(wiring.settings.kubeletDirectory),
+                    "transports": .string(transports),
+                ])
             try await PluginRunner.run(
-                common: common, services: [identity, node],
-                interceptors: [RPCLoggingInterceptor(logger: logger)], eventLoopGroup: eventLoopGroup, logger: logger)
+                common: common, services: [wiring.identity, wiring.node], background: wiring.background,
+                interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()], eventLoopGroup: wiring.eventLoopGroup,
+                logger: logger)
         } catch {
             logger.critical("exiting", metadata: ["error": .string(String(describing: error))])
             throw ExitCode.failure

@@ -10,7 +10,7 @@ import Testing
 struct IdentityAndLifecycleTests {
     static let plugins: [(binary: String, arguments: [String], component: String)] = [
         ("cstor-controller", [], "controller"),
-        ("cstor-node", ["--node-id", "node-a"], "node"),
+        ("cstor-node", ["--node-id", "node-a", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], "node"),
     ]
 
     @Test("GetPluginInfo names the driver and its version", arguments: plugins)
@@ -68,7 +68,7 @@ struct IdentityAndLifecycleTests {
     func nodeIDFromEnvironment() async throws {
         let dir = try TemporaryDirectory()
         let process = try await PluginProcess.start(
-            "cstor-node", socketPath: dir.file("csi.sock"), arguments: [], logDirectory: dir.url,
+            "cstor-node", socketPath: dir.file("csi.sock"), arguments: ["--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], logDirectory: dir.url,
             environment: ["NODE_ID": "node-from-env"])
         #expect(process.logText().contains("node-from-env"))
         try await process.stop()
@@ -80,7 +80,7 @@ struct IdentityAndLifecycleTests {
         let controller = try await PluginProcess.start(
             "cstor-controller", socketPath: dir.file("c.sock"), arguments: [], logDirectory: dir.url)
         let node = try await PluginProcess.start(
-            "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1"], logDirectory: dir.url)
+            "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], logDirectory: dir.url)
         func services(_ socket: String) async throws -> Set<Csi_V1_PluginCapability.Service.TypeEnum> {
             let response = try await withCSIClient(socket: socket) { client in
                 try await Csi_V1_Identity.Client(wrapping: client).getPluginCapabilities(.init())
@@ -110,6 +110,21 @@ struct IdentityAndLifecycleTests {
         }
         #expect(response.ready.value == true)
         try await process.stop()
+    }
+
+    @Test("The node's Probe is not ready while a tool it needs is missing, and says which")
+    func probeNotReady() async throws {
+        let dir = try TemporaryDirectory()
+        let process = try await PluginProcess.start(
+            "cstor-node", socketPath: dir.file("csi.sock"),
+            arguments: ["--node-id", "n1", "--kubelet-dir", dir.path, "--iscsiadm", "/nonexistent/iscsiadm"],
+            logDirectory: dir.url)
+        let response = try await withCSIClient(socket: process.socketPath) { client in
+            try await Csi_V1_Identity.Client(wrapping: client).probe(.init())
+        }
+        #expect(response.ready.value == false)
+        try await process.stop()
+        #expect(process.logText().contains("/nonexistent/iscsiadm"))
     }
 
     @Test("A service a binary does not serve answers Unimplemented", arguments: plugins)
@@ -189,7 +204,7 @@ struct IdentityAndLifecycleTests {
     func gracefulShutdown(signal: Int32) async throws {
         let dir = try TemporaryDirectory()
         let process = try await PluginProcess.start(
-            "cstor-node", socketPath: dir.file("csi.sock"), arguments: ["--node-id", "n1"], logDirectory: dir.url)
+            "cstor-node", socketPath: dir.file("csi.sock"), arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], logDirectory: dir.url)
         let status = try await process.stop(signal: signal)
         #expect(status == 0)
         #expect(!FileManager.default.fileExists(atPath: process.socketPath))
@@ -251,7 +266,7 @@ struct SecretLoggingTests {
         let controller = try await PluginProcess.start(
             "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--log-level", "trace"], logDirectory: dir.url)
         let node = try await PluginProcess.start(
-            "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--log-level", "trace"],
+            "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp", "--log-level", "trace"],
             logDirectory: dir.url)
         _ = await rpcCode {
             try await withCSIClient(socket: controller.socketPath) { client in

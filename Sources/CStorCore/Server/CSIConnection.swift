@@ -13,7 +13,7 @@ public enum CSIConnection {
             target = .unixDomainSocket(path: path)
         case .tcp(let host, let port):
             if host.contains(":") {
-                target = .ipv6(host: host, port: port)
+                target = .ipv6(address: host, port: port)
             } else {
                 target = .dns(host: host, port: port)
             }

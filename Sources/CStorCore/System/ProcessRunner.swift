@@ -1,0 +1,131 @@
+import Foundation
+import Subprocess
+import Synchronization
+
+#if canImport(System)
+    import System
+#else
+    import SystemPackage
+#endif
+
+/// The one funnel through which the driver runs external programs (mkfs, blkid, iscsiadm, ...).
+/// Every command has a timeout; the real implementation kills a command that overruns it.
+/// Tests use a scripted implementation that records the commands and answers from a table.
+public protocol ProcessRunner: Sendable {
+    func run(_ command: Command) async throws -> CommandResult
+}
+
+/// Runs commands as child processes (swift-subprocess).
+///
+/// On timeout the caller gets `ExecError.timedOut` at the deadline even if the process cannot be
+/// reaped yet (a process stuck in uninterruptible I/O ignores SIGKILL until the I/O ends): the
+/// kill and the reaping go on in the background, so no RPC waits past its deadline.
+public struct SubprocessRunner: ProcessRunner {
+    /// Output beyond this many bytes per stream is an error rather than unbounded memory.
+    public static let outputLimit = 4 << 20
+
+    public init() {}
+
+    public func run(_ command: Command) async throws -> CommandResult {
+        let start = ContinuousClock.now
+        let execution = Task { () throws -> CommandResult in
+            var environment: Environment = .inherit
+            if !command.environment.isEmpty {
+                environment = .inherit.updating(
+                    Dictionary(uniqueKeysWithValues: command.environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
+            }
+            var options = PlatformOptions()
+            options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
+            let executable: Executable =
+                command.executable.contains("/") ? .path(FilePath(command.executable)) : .name(command.executable)
+            let result = try await Subprocess.run(
+                executable, arguments: Arguments(command.argumentValues), environment: environment,
+                platformOptions: options, output: .string(limit: Self.outputLimit),
+                error: .string(limit: Self.outputLimit))
+            let status: Int32
+            switch result.terminationStatus {
+            case .exited(let code): status = code
+            case .signaled(let signal): status = 128 + signal
+            }
+            return CommandResult(
+                status: status, standardOutput: result.standardOutput, standardError: result.standardError,
+                duration: start.duration(to: .now))
+        }
+        do {
+            return try await Deadline.race(execution, timeout: command.timeout)
+        } catch is Deadline.Expired {
+            execution.cancel()
+            throw ExecError(kind: .timedOut, command: command.description, detail: "\(command.timeout)")
+        } catch let error as SubprocessError {
+            if error.code == .executableNotFound {
+                throw ExecError(kind: .notFound, command: command.description, detail: "\(error)")
+            }
+            throw ExecError(kind: .launchFailed, command: command.description, detail: "\(error)")
+        }
+    }
+}
+
+/// Waiting on work with a deadline that holds even when the work cannot be interrupted.
+public enum Deadline {
+    public struct Expired: Error {}
+
+    /// The task's value, or `Expired` when `timeout` passes first. The task is not cancelled here.
+    public static func race<T: Sendable>(_ task: Task<T, any Error>, timeout: Duration) async throws -> T {
+        let gate = Gate<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            gate.install(continuation)
+            let timer = Task {
+                try await Task.sleep(for: timeout)
+                gate.finish(.failure(Expired()))
+            }
+            Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await task.value) } catch { result = .failure(error) }
+                timer.cancel()
+                gate.finish(result)
+            }
+        }
+    }
+
+    /// Runs blocking work (a syscall such as mount(2) that may hang on a dead device) on a thread
+    /// of its own, never on the concurrency pool, and waits for it at most `timeout`; after a
+    /// timeout the thread finishes on its own and its result is dropped.
+    public static func blocking<T: Sendable>(
+        timeout: Duration, _ work: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        let gate = Gate<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            gate.install(continuation)
+            let timer = Task {
+                try await Task.sleep(for: timeout)
+                gate.finish(.failure(Expired()))
+            }
+            Thread.detachNewThread {
+                let result: Result<T, any Error>
+                do { result = .success(try work()) } catch { result = .failure(error) }
+                timer.cancel()
+                gate.finish(result)
+            }
+        }
+    }
+
+    /// Resumes a continuation exactly once, whoever comes first.
+    private final class Gate<T: Sendable>: Sendable {
+        private let state = Mutex<(CheckedContinuation<T, any Error>?, Bool)>((nil, false))
+
+        func install(_ continuation: CheckedContinuation<T, any Error>) {
+            state.withLock { $0.0 = continuation }
+        }
+
+        func finish(_ result: Result<T, any Error>) {
+            let continuation: CheckedContinuation<T, any Error>? = state.withLock { value in
+                if value.1 { return nil }
+                value.1 = true
+                let continuation = value.0
+                value.0 = nil
+                return continuation
+            }
+            continuation?.resume(with: result)
+        }
+    }
+}

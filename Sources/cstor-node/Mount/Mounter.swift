@@ -1,0 +1,47 @@
+import CStorCore
+
+/// Every mount-table side effect of the node: mount, bind, remount, unmount, and reading the
+/// table. The real implementation uses libmount; tests of the RPC logic use a fake that keeps an
+/// in-memory table and an action log.
+protocol Mounter: Sendable {
+    /// Mounts a filesystem from a device. `options` never contain secrets.
+    func mount(source: String, target: String, fsType: String, options: [String]) async throws
+    /// Bind-mounts `source` (a directory or a device node) onto `target`, read-only when asked.
+    func bind(source: String, target: String, readOnly: Bool) async throws
+    /// Changes the options of an existing mount (e.g. `rw` after a recovery).
+    func remount(target: String, options: [String]) async throws
+    /// Unmounts the topmost mount at `target`; `lazy` detaches it even while busy or broken.
+    func unmount(target: String, lazy: Bool) async throws
+    /// The current mount table of this process's mount namespace.
+    func table() throws -> MountTable
+}
+
+/// Why a mount operation failed.
+struct MountError: Error, CSIErrorMappable, CustomStringConvertible {
+    enum Kind: Sendable, Equatable {
+        case failed
+        case timedOut
+        case busy
+        case notMounted
+    }
+
+    var kind: Kind
+    var operation: String
+    var target: String
+    var detail: String
+
+    var description: String {
+        switch kind {
+        case .timedOut: "\(operation) \(target): no answer within \(detail)"
+        default: "\(operation) \(target): \(detail)"
+        }
+    }
+
+    var csiError: CSIError {
+        switch kind {
+        case .timedOut: .deadlineExceeded(description)
+        case .busy: .failedPrecondition(description)
+        case .failed, .notMounted: .internal(description)
+        }
+    }
+}

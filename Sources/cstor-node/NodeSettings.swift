@@ -1,0 +1,16 @@
+import CStorCore
+
+/// The node plugin's configuration, decided once at start-up from the flags.
+struct NodeSettings: Sendable {
+    var nodeID: String
+    /// Kubelet's root directory; staging and publish paths must lie below it.
+    var kubeletDirectory: String
+    /// Directories below which staging and target paths are accepted (normalized).
+    var allowedRoots: [String]
+    var maxVolumesPerNode: Int64
+    /// How long a staging mount or a path may take to answer stat/statfs before it counts as broken.
+    var pathProbeTimeout: Duration = .seconds(5)
+
+    /// The topology key of this driver: the node a volume is attached to. One key, never every label.
+    static let topologyKey = "topology.cstor.openebs.io/nodeName"
+}

@@ -1,0 +1,77 @@
+import CStorCore
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+
+/// Builds the node's pieces from its flags: the only place that knows which real implementation
+/// stands behind each seam.
+struct NodeWiring {
+    let settings: NodeSettings
+    let identity: IdentityService
+    let node: NodeService
+    let background: [any Service]
+    let eventLoopGroup: MultiThreadedEventLoopGroup
+
+    struct StartupError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(command: NodeCommand, logger: Logger) throws {
+        let kubeletDirectory = try Self.existingDirectory(
+            command.kubeletDir, flag: "--kubelet-dir",
+            hint: "set it to this distribution's kubelet root (the chart's kubeletDir value; microk8s: /var/snap/microk8s/common/var/lib/kubelet, k0s: /var/lib/k0s/kubelet)")
+        let stateDirectory = command.stateDir ?? "\(kubeletDirectory)/plugins/\(command.common.driverName)"
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let transports = try command.enabledTransports()
+        let loopDirectories = try command.loopDir.map {
+            try Self.existingDirectory($0, flag: "--loop-dir", hint: "create it or point --loop-dir at the local engine's volume directory")
+        }
+
+        settings = NodeSettings(
+            nodeID: command.resolvedNodeID() ?? "", kubeletDirectory: kubeletDirectory,
+            allowedRoots: [kubeletDirectory], maxVolumesPerNode: command.maxVolumesPerNode)
+        let runner = SubprocessRunner()
+        let iscsiadmWords = command.iscsiadm.split(separator: " ").map(String.init)
+        var attachers = Attachers()
+        if transports.contains(.iscsi) {
+            attachers.iscsi = ISCSIAttacher(
+                admin: ISCSIAdmin(command: iscsiadmWords, runner: runner, databaseLock: AsyncLock()),
+                waiter: UdevDeviceWaiter(), replacementTimeout: command.iscsiReplacementTimeout, logger: logger)
+        }
+        if transports.contains(.loop) {
+            attachers.loop = LoopAttacher(runner: runner, allowedDirectories: loopDirectories)
+        }
+        var programs = FilesystemTools.requiredPrograms
+        if transports.contains(.iscsi) { programs.append(iscsiadmWords.first ?? "iscsiadm") }
+        if transports.contains(.loop) { programs.append("losetup") }
+        let requiredPrograms = programs
+
+        node = NodeService(
+            settings: settings, locks: VolumeLocks(), records: try VolumeRecordStore(stateDirectory: stateDirectory),
+            attachers: attachers, mounter: LibMountMounter(timeout: .seconds(command.mountTimeout)),
+            filesystems: FilesystemTools(runner: runner), health: HealthRegistry(), logger: logger)
+        identity = IdentityService(
+            name: command.common.driverName,
+            manifest: ["component": "node", "build": BuildInfo.configuration, "transports": command.transports],
+            capabilities: [.service(.volumeAccessibilityConstraints)],
+            logger: logger,
+            readiness: {
+                let missing = ProgramLocator.missing(requiredPrograms)
+                return missing.isEmpty ? .ready : .notReady("programs not found on PATH: \(missing.joined(separator: ", "))")
+            })
+        background = []
+        eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    static func existingDirectory(_ path: String, flag: String, hint: String) throws -> String {
+        guard let normalized = PathRules.normalizedAbsolute(path) else {
+            throw StartupError(description: "\(flag) \(path) is not a clean absolute path")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: normalized, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw StartupError(description: "\(flag) \(normalized) does not exist or is not a directory: \(hint)")
+        }
+        return normalized
+    }
+}

@@ -1,0 +1,99 @@
+import Testing
+
+@testable import cstor_node
+
+@Suite("Parsers of kernel and tool output")
+struct ParserTests {
+    @Test("mountinfo lines parse into entries, octal escapes decoded, super options kept")
+    func mountinfo() {
+        let text = """
+            22 27 0:21 / /proc rw,relatime - proc proc rw
+            130 27 7:3 / /var/lib/kubelet/plugins/kubernetes.io/csi/cstor.csi.openebs.io/abc/globalmount rw,relatime - ext4 /dev/loop3 rw
+            131 27 7:3 / /var/lib/kubelet/pods/p1/volumes/kubernetes.io~csi/pvc-1/mount ro,relatime shared:5 - ext4 /dev/loop3 ro,errors=remount-ro
+            140 27 0:6 /sdb /var/lib/kubelet/plugins/kubernetes.io/csi/volumeDevices/publish/pvc-2/p2 rw - devtmpfs udev rw,size=1k
+            141 27 8:16 / /mnt/with\\040space rw - xfs /dev/sdb rw,nouuid
+            garbage line
+            """
+        let table = MountTable(parsing: text)
+        #expect(table.entries.count == 5)
+        let staging = table.mount(at: "/var/lib/kubelet/plugins/kubernetes.io/csi/cstor.csi.openebs.io/abc/globalmount")
+        #expect(staging?.device == "7:3")
+        #expect(staging?.fsType == "ext4")
+        #expect(staging?.source == "/dev/loop3")
+        #expect(staging?.isReadOnly == false)
+        let published = table.mount(at: "/var/lib/kubelet/pods/p1/volumes/kubernetes.io~csi/pvc-1/mount")
+        #expect(published?.isReadOnly == true)
+        #expect(published?.superOptions.contains("errors=remount-ro") == true)
+        #expect(table.mounts(ofDevice: "7:3").count == 2)
+        #expect(table.mount(at: "/mnt/with space")?.fsType == "xfs")
+        #expect(table.entries[3].root == "/sdb")
+    }
+
+    @Test("A filesystem remounted read-only by the kernel shows in the super options")
+    func kernelReadOnly() {
+        let table = MountTable(parsing: "130 27 7:3 / /stage rw,relatime - ext4 /dev/loop3 ro,errors=remount-ro")
+        #expect(table.mount(at: "/stage")?.isReadOnly == true)
+    }
+
+    @Test(
+        "blkid probe output decides what a device holds",
+        arguments: [
+            ("DEVNAME=/dev/loop0\nUUID=x\nTYPE=ext4\nUSAGE=filesystem\n", DeviceContents.filesystem("ext4")),
+            ("DEVNAME=/dev/sdb\nPTUUID=1\nPTTYPE=dos\n", .partitionTable("dos")),
+            ("DEVNAME=/dev/sdb\nTYPE=LVM2_member\nUSAGE=raid\n", .other("raid (LVM2_member)")),
+            ("DEVNAME=/dev/sdb\nTYPE=swap\nUSAGE=other\n", .other("other (swap)")),
+            ("DEVNAME=/dev/sdb\nTYPE=xfs\n", .filesystem("xfs")),
+            ("", .empty),
+        ])
+    func blkid(output: String, expected: DeviceContents) {
+        #expect(FilesystemTools.parseProbe(output) == expected)
+    }
+
+    @Test("losetup --list --json output maps devices to backing files, deleted files included")
+    func losetupList() {
+        let json = """
+            {"loopdevices": [
+              {"name": "/dev/loop0", "back-file": "/var/lib/cstor-csi/local/volumes/pvc-1.img"},
+              {"name": "/dev/loop1", "back-file": "/tmp/x.img (deleted)"},
+              {"name": "/dev/loop2"}
+            ]}
+            """
+        let list = LoopAttacher.parseList(json)
+        #expect(list.count == 2)
+        #expect(list[0].device == "/dev/loop0" && list[0].backingFile == "/var/lib/cstor-csi/local/volumes/pvc-1.img")
+        #expect(list[1].backingFile == "/tmp/x.img")
+        #expect(LoopAttacher.parseList("").isEmpty)
+    }
+
+    @Test("iscsiadm session lines and session state parse")
+    func iscsiadmSessions() {
+        let output = """
+            tcp: [1] 10.0.0.5:3260,1 iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)
+            tcp: [12] [fd00::5]:3260,1 iqn.2016-09.com.openebs.cstor:pvc-2 (non-flash)
+            """
+        let sessions = ISCSIAdmin.parseSessions(output)
+        #expect(sessions == [
+            .init(id: 1, portal: "10.0.0.5:3260", iqn: "iqn.2016-09.com.openebs.cstor:pvc-1"),
+            .init(id: 12, portal: "[fd00::5]:3260", iqn: "iqn.2016-09.com.openebs.cstor:pvc-2"),
+        ])
+        let detail = """
+            Target: iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)
+            	Current Portal: 10.0.0.5:3260,1
+            		iSCSI Connection State: TRANSPORT WAIT
+            		iSCSI Session State: FAILED
+            		Internal iscsid Session State: REOPEN
+            """
+        #expect(ISCSIAdmin.parseSessionState(detail) == "FAILED")
+    }
+
+    @Test("by-path link names give back portal, IQN and LUN, IPv4 and IPv6")
+    func byPath() {
+        let v4 = AttachmentDiscovery.parseByPath("ip-10.0.0.5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-1-lun-1")
+        #expect(v4 == ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-1", portal: "10.0.0.5:3260", lun: 1))
+        let v6 = AttachmentDiscovery.parseByPath("ip-fd00::5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-lun-2-lun-0")
+        #expect(v6 == ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-lun-2", portal: "[fd00::5]:3260", lun: 0))
+        #expect(AttachmentDiscovery.parseByPath("pci-0000:00:1f.2-ata-1") == nil)
+        #expect(v4?.byPathLink == "/dev/disk/by-path/ip-10.0.0.5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-1-lun-1")
+        #expect(v6?.byPathLink == "/dev/disk/by-path/ip-fd00::5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-lun-2-lun-0")
+    }
+}

@@ -1,0 +1,156 @@
+import CStorCore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+
+/// Whether the tests run as root (loop devices, mkfs and mounts need it).
+public let runningAsRoot = getuid() == 0
+
+/// A cstor-node process on the loop transport with its own kubelet directory, volume files and
+/// state, plus the kubelet-like paths a test needs. `tearDown()` removes every mount and loop
+/// device the test left, even after a failure, so one test cannot break the next.
+public final class NodeHarness: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public let kubeletDirectory: String
+    public let volumeDirectory: String
+    public let stateDirectory: String
+    public let socketPath: String
+    public private(set) var process: PluginProcess?
+    public let extraArguments: [String]
+
+    public init(extraArguments: [String] = []) throws {
+        directory = try TemporaryDirectory(prefix: "node")
+        kubeletDirectory = directory.file("kubelet")
+        volumeDirectory = directory.file("volumes")
+        stateDirectory = directory.file("state")
+        socketPath = directory.file("csi.sock")
+        self.extraArguments = extraArguments
+        for path in [kubeletDirectory, volumeDirectory] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+    }
+
+    public var arguments: [String] {
+        [
+            "--node-id", "node-1", "--kubelet-dir", kubeletDirectory, "--state-dir", stateDirectory,
+            "--transports", "loop", "--loop-dir", volumeDirectory,
+        ] + extraArguments
+    }
+
+    @discardableResult
+    public func start() async throws -> PluginProcess {
+        let process = try await PluginProcess.start(
+            "cstor-node", socketPath: socketPath, arguments: arguments, logDirectory: directory.url)
+        self.process = process
+        return process
+    }
+
+    /// Kills the process without any chance to clean up, like a crash or an OOM kill.
+    public func crash() async throws {
+        try await process?.stop(signal: SIGKILL)
+    }
+
+    public func stop() async throws {
+        try await process?.stop()
+    }
+
+    /// A sparse backing file of `size` bytes, and the publish_context the local engine would send.
+    public func makeVolume(_ name: String, size: Int64 = 512 << 20) throws -> (file: String, context: [String: String]) {
+        let file = (volumeDirectory as NSString).appendingPathComponent("\(name).img")
+        guard FileManager.default.createFile(atPath: file, contents: nil) else { throw TestFailure("cannot create \(file)") }
+        guard truncate(file, off_t(size)) == 0 else { throw TestFailure("cannot size \(file)") }
+        return (file, ["transport": "loop", "file": file])
+    }
+
+    public func stagingPath(_ volumeID: String) -> String {
+        "\(kubeletDirectory)/plugins/kubernetes.io/csi/cstor.csi.openebs.io/\(volumeID)/globalmount"
+    }
+
+    public func targetPath(_ volumeID: String, pod: String = "pod-1") -> String {
+        "\(kubeletDirectory)/pods/\(pod)/volumes/kubernetes.io~csi/\(volumeID)/mount"
+    }
+
+    public func blockTargetPath(_ volumeID: String, pod: String = "pod-1") -> String {
+        "\(kubeletDirectory)/plugins/kubernetes.io/csi/volumeDevices/publish/\(volumeID)/\(pod)"
+    }
+
+    public func node<T: Sendable>(_ body: (Csi_V1_Node.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        try await withCSIClient(socket: socketPath) { client in try await body(Csi_V1_Node.Client(wrapping: client)) }
+    }
+
+    /// Mount points at or below the test directory, deepest first.
+    public func mountsBelowDirectory() -> [String] {
+        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return table.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            let point = String(fields[4]).replacingOccurrences(of: "\\040", with: " ")
+            return point.hasPrefix(directory.path) ? point : nil
+        }.sorted { $0.count > $1.count }
+    }
+
+    /// Loop devices backed by files of this harness.
+    public func loopDevicesInUse() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/block")) ?? []
+        return names.filter { $0.hasPrefix("loop") }.compactMap { name in
+            guard let file = try? String(contentsOfFile: "/sys/block/\(name)/loop/backing_file", encoding: .utf8) else {
+                return nil
+            }
+            return file.hasPrefix(volumeDirectory) ? "/dev/\(name)" : nil
+        }
+    }
+
+    public func recordFiles() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/volumes"))?.filter { $0.hasSuffix(".json") } ?? []
+    }
+
+    public func tearDown() async {
+        _ = try? await process?.stop(signal: SIGKILL)
+        for mount in mountsBelowDirectory() { umount2(mount, Int32(MNT_DETACH)) }
+        for device in loopDevicesInUse() { _ = try? Shell.run("losetup", ["--detach", device]) }
+    }
+}
+
+/// Runs a program to completion for test set-up and checks (not for the code under test).
+public enum Shell {
+    @discardableResult
+    public static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [program] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Runs and requires exit status 0.
+    @discardableResult
+    public static func check(_ program: String, _ arguments: [String]) throws -> String {
+        let result = try run(program, arguments)
+        guard result.status == 0 else {
+            throw TestFailure("\(program) \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.output)")
+        }
+        return result.output
+    }
+}
+
+/// Runs `body` with a started node harness; always tears it down, and attaches the node's log to
+/// the error when the body fails.
+public func withNodeHarness(
+    extraArguments: [String] = [], _ body: (NodeHarness) async throws -> Void
+) async throws {
+    let harness = try NodeHarness(extraArguments: extraArguments)
+    do {
+        try await harness.start()
+        try await body(harness)
+    } catch {
+        let log = harness.process?.logText() ?? ""
+        await harness.tearDown()
+        throw TestFailure("\(error)\n--- node log ---\n\(log.suffix(6000))")
+    }
+    await harness.tearDown()
+}
