@@ -74,11 +74,16 @@ struct ISCSIAdmin: Sendable {
         _ = try await run(["-m", "node", "-T", target.iqn, "-p", target.portal, "-o", "update", "-n", key, "-v", value])
     }
 
-    /// Logs in; an existing session is success.
+    /// Logs in; an existing session is success. A failed login is Unavailable: the target may
+    /// come back, and the CO retries.
     func login(_ target: ISCSITarget) async throws {
-        _ = try await run(
-            ["-m", "node", "-T", target.iqn, "-p", target.portal, "--login"], timeout: loginTimeout,
-            accepted: [0, Status.sessionExists])
+        do {
+            _ = try await run(
+                ["-m", "node", "-T", target.iqn, "-p", target.portal, "--login"], timeout: loginTimeout,
+                accepted: [0, Status.sessionExists])
+        } catch let error as ExecError {
+            throw CSIError.unavailable("iSCSI login to \(target.iqn) at \(target.portal) failed: \(error.description)")
+        }
     }
 
     /// Logs out; no session is success.

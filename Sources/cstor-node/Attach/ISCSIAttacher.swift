@@ -12,6 +12,11 @@ struct ISCSIAttacher: Attacher {
     /// After a rescan, how long the link gets before the session is re-established.
     var rescanTimeout: Duration = .seconds(10)
     var logger: Logger
+    /// Resolves a by-path link to its device node when the device exists (a seam for tests).
+    var resolveLink: @Sendable (String) -> String? = { link in
+        guard let device = BlockDevice.resolve(link), BlockDevice.exists(device) else { return nil }
+        return device
+    }
 
     private func target(_ attachTarget: AttachTarget) throws -> ISCSITarget {
         guard case .iscsi(let target) = attachTarget else {
@@ -79,7 +84,6 @@ struct ISCSIAttacher: Attacher {
     }
 
     private func linkedDevice(_ target: ISCSITarget) -> String? {
-        guard let device = BlockDevice.resolve(target.byPathLink), BlockDevice.exists(device) else { return nil }
-        return device
+        resolveLink(target.byPathLink)
     }
 }
