@@ -41,13 +41,28 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a mount or unmount may take before the RPC gives up.")
     var mountTimeout: Int = 120
 
+    @Option(help: "Repair staged volumes that turn read-only or lose their mount (true or false).")
+    var remount: Bool = true
+
+    @Option(help: "Seconds between the health monitor's full sweeps (events wake it sooner).")
+    var healthInterval: Int = 60
+
+    @Option(help: "Seconds before the first retry of a failed recovery; the wait doubles up to 300.")
+    var recoveryBackoff: Double = 1
+
+    @Option(help: "Recovery attempts per fault before the monitor gives up (the fault stays reported).")
+    var recoveryAttempts: Int = 8
+
     func validate() throws {
         guard resolvedNodeID() != nil else {
             throw ValidationError("the node id is missing: pass --node-id or set NODE_ID")
         }
         _ = try enabledTransports()
-        guard iscsiReplacementTimeout > 0, mountTimeout > 0, maxVolumesPerNode >= 0 else {
-            throw ValidationError("--iscsi-replacement-timeout and --mount-timeout must be positive, --max-volumes-per-node not negative")
+        guard iscsiReplacementTimeout > 0, mountTimeout > 0, healthInterval > 0, maxVolumesPerNode >= 0,
+            recoveryBackoff > 0, recoveryAttempts > 0
+        else {
+            throw ValidationError(
+                "--iscsi-replacement-timeout, --mount-timeout, --health-interval, --recovery-backoff and --recovery-attempts must be positive, --max-volumes-per-node not negative")
         }
     }
 

@@ -82,8 +82,11 @@ extension NodeService {
         try FileManager.default.createDirectory(
             atPath: stagingPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         try await prepareFilesystem(&record, device: device, fsType: fsType)
+        FailPoints.hit("stage.mounting")
         try await mounter.mount(source: device, target: stagingPath, fsType: fsType, options: options)
+        FailPoints.hit("stage.mounted")
         record.mountOptions = options
+        record.ext4ErrorsBaseline = Ext4Errors.count(device: device)
     }
 
     /// Makes sure the device holds the requested filesystem: checks an existing one, creates one
@@ -110,9 +113,14 @@ extension NodeService {
             throw CSIError.failedPrecondition(
                 "\(device) holds \(contents.summary), not an \(fsType) filesystem; refusing to format a device that holds data")
         }
+        // mkfs of a crashed predecessor may still run (it holds the device exclusively): wait for it.
+        guard !BlockDevice.isInUse(device) else {
+            throw CSIError.aborted("\(device) is in use (an earlier format may still be running); retry shortly")
+        }
         record.phase = .formatting
         try records.save(record)
         log(record.volumeID).notice("formatting", metadata: ["device": .string(device), "fs_type": .string(fsType)])
+        FailPoints.hit("stage.formatting")
         try await filesystems.format(device, fsType: fsType, force: resumingFormat)
     }
 
@@ -120,6 +128,9 @@ extension NodeService {
         var options = access.mountFlags
         // A clone has its source's XFS UUID; without nouuid it cannot be mounted beside it.
         if fsType == "xfs" && !options.contains("nouuid") { options.append("nouuid") }
+        // On an error ext4 stops writing instead of spreading damage; the health monitor then
+        // checks and mounts it again. A StorageClass may choose another errors= behaviour.
+        if fsType == "ext4" && !options.contains(where: { $0.hasPrefix("errors=") }) { options.append("errors=remount-ro") }
         if access.mode.isReadOnly && !options.contains("ro") { options.append("ro") }
         return options
     }

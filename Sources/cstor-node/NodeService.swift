@@ -36,6 +36,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         try await locks.withLock(volumeID, operation: "NodeStageVolume") {
             var record = try startOrResumeStaging(volumeID, stagingPath: stagingPath, target: target, access: access)
             let device = try await attachDevice(&record, secrets: request.secrets)
+            FailPoints.hit("stage.attached")
             if case .mount(let fsType, _) = access.kind {
                 try await mountStagingFilesystem(&record, device: device, fsType: fsType)
             }
@@ -64,7 +65,9 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             }
             try refuseWhilePublished(record)
             let mountedDevice = try await unmountStaging(stagingPath, record: record)
+            FailPoints.hit("unstage.unmounted")
             try await detach(record: record, mountedDevice: mountedDevice)
+            FailPoints.hit("unstage.detached")
             try records.delete(volumeID)
             health.clear(volumeID)
             log(volumeID).info("unstaged", metadata: ["staging_path": .string(stagingPath)])
@@ -111,7 +114,9 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
                 throw CSIError.failedPrecondition("volume \(volumeID) has no device recorded; stage it again")
             }
             let source = access.isBlock ? device : stagingPath
+            FailPoints.hit("publish.binding")
             try await mounter.bind(source: source, target: targetPath, readOnly: readOnly)
+            FailPoints.hit("publish.bound")
             log(volumeID).info(
                 "published", metadata: ["target_path": .string(targetPath), "readonly": .stringConvertible(readOnly)])
         }
@@ -129,6 +134,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         try await locks.withLock(volumeID, operation: "NodeUnpublishVolume") {
             var record = try records.load(volumeID)
             try await unmountTarget(targetPath, volumeID: volumeID, record: record)
+            FailPoints.hit("unpublish.unmounted")
             try removeTarget(targetPath)
             if record?.publications.removeValue(forKey: targetPath) != nil, let updated = record {
                 try records.save(updated)

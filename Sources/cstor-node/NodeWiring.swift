@@ -47,10 +47,11 @@ struct NodeWiring {
         if transports.contains(.loop) { programs.append("losetup") }
         let requiredPrograms = programs
 
-        node = NodeService(
+        let node = NodeService(
             settings: settings, locks: VolumeLocks(), records: try VolumeRecordStore(stateDirectory: stateDirectory),
             attachers: attachers, mounter: LibMountMounter(timeout: .seconds(command.mountTimeout)),
             filesystems: FilesystemTools(runner: runner), health: HealthRegistry(), logger: logger)
+        self.node = node
         identity = IdentityService(
             name: command.common.driverName,
             manifest: ["component": "node", "build": BuildInfo.configuration, "transports": command.transports],
@@ -60,7 +61,15 @@ struct NodeWiring {
                 let missing = ProgramLocator.missing(requiredPrograms)
                 return missing.isEmpty ? .ready : .notReady("programs not found on PATH: \(missing.joined(separator: ", "))")
             })
-        background = []
+        background = [
+            HealthMonitor(
+                node: node, sweepInterval: .seconds(command.healthInterval), remount: command.remount,
+                backoff: .init(initial: .milliseconds(Int64(command.recoveryBackoff * 1000)), attempts: command.recoveryAttempts),
+                logger: logger)
+        ]
+        if !ProcessCapabilities.has(ProcessCapabilities.sysResource) {
+            logger.warning("this process lacks CAP_SYS_RESOURCE: ext4 volumes can only grow while not published")
+        }
         eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 

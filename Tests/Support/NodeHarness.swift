@@ -80,7 +80,7 @@ public final class NodeHarness: @unchecked Sendable {
 
     /// Mount points at or below the test directory, deepest first.
     public func mountsBelowDirectory() -> [String] {
-        let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        let table = (try? KernelFile.read("/proc/self/mountinfo")) ?? ""
         return table.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
             guard fields.count > 4 else { return nil }
@@ -93,7 +93,7 @@ public final class NodeHarness: @unchecked Sendable {
     public func loopDevicesInUse() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/block")) ?? []
         return names.filter { $0.hasPrefix("loop") }.compactMap { name in
-            guard let file = try? String(contentsOfFile: "/sys/block/\(name)/loop/backing_file", encoding: .utf8) else {
+            guard let file = try? KernelFile.read("/sys/block/\(name)/loop/backing_file") else {
                 return nil
             }
             return file.hasPrefix(volumeDirectory) ? "/dev/\(name)" : nil

@@ -9,7 +9,7 @@ public enum ProcessCapabilities {
     public static let sysAdmin = 21
 
     public static func effective(statusPath: String = "/proc/self/status") -> UInt64? {
-        guard let text = try? String(contentsOfFile: statusPath, encoding: .utf8) else { return nil }
+        guard let text = try? KernelFile.read(statusPath) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
             return UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
         }

@@ -1,3 +1,4 @@
+import CStorCore
 import Foundation
 
 /// Works out what a device node is attached from, using only what the kernel and udev expose:
@@ -8,7 +9,7 @@ enum AttachmentDiscovery {
         let name = BlockDevice.kernelName(device)
         if name.hasPrefix("loop") {
             let file = "/sys/block/\(name)/loop/backing_file"
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+            guard let text = try? KernelFile.read(file) else { return nil }
             let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
             return path.isEmpty ? nil : .loop(file: path)
         }

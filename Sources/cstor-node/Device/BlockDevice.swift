@@ -38,6 +38,17 @@ enum BlockDevice {
         return Int64(clamping: size)
     }
 
+    /// Whether something holds the device exclusively: a mounted filesystem, or a running mkfs or
+    /// fsck (they open it with O_EXCL). Opening with O_EXCL ourselves tells without side effects.
+    static func isInUse(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC)
+        if fd >= 0 {
+            close(fd)
+            return false
+        }
+        return errno == EBUSY
+    }
+
     /// The device node a symlink (such as a /dev/disk/by-path link) points to.
     static func resolve(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
@@ -58,4 +69,13 @@ struct DeviceError: Error, CSIErrorMappable, CustomStringConvertible {
 
     var description: String { "\(device): \(detail)" }
     var csiError: CSIError { .internal(description) }
+}
+
+/// ext4's own error counter for a mounted device (/sys/fs/ext4/<dev>/errors_count).
+enum Ext4Errors {
+    static func count(device: String) -> Int {
+        let file = "/sys/fs/ext4/\(BlockDevice.kernelName(device))/errors_count"
+        guard let text = try? KernelFile.read(file) else { return 0 }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
 }

@@ -1,3 +1,4 @@
+import CStorCore
 import Foundation
 
 /// One line of /proc/self/mountinfo.
@@ -16,7 +17,9 @@ struct MountEntry: Sendable, Equatable {
     /// Superblock options: a filesystem remounted read-only by the kernel after an error shows `ro` here.
     var superOptions: [String]
 
-    var isReadOnly: Bool { options.contains("ro") || superOptions.contains("ro") }
+    /// Read-only per mount, or for the whole filesystem: `ro`, or `emergency_ro` (how newer kernels
+    /// mark an ext4 filesystem that went read-only after an error).
+    var isReadOnly: Bool { options.contains("ro") || superOptions.contains("ro") || superOptions.contains("emergency_ro") }
 }
 
 /// Pure parsing of /proc/self/mountinfo (proc(5)), and lookups over the parsed table.
@@ -24,7 +27,7 @@ struct MountTable: Sendable, Equatable {
     var entries: [MountEntry]
 
     static func current(path: String = "/proc/self/mountinfo") throws -> MountTable {
-        try MountTable(parsing: String(contentsOfFile: path, encoding: .utf8))
+        try MountTable(parsing: KernelFile.read(path))
     }
 
     init(entries: [MountEntry]) {

@@ -1,5 +1,6 @@
 import CStorCore
 import Foundation
+import Synchronization
 
 /// What this node did for one volume, persisted under the state directory so that a restarted
 /// plugin knows what it staged: from which transport and device, where, how, and which publish
@@ -30,6 +31,8 @@ struct VolumeRecord: Codable, Sendable, Equatable {
     var deviceNumber: String?
     /// The mount options of the staging mount (without secrets), reused by the recovery.
     var mountOptions: [String]
+    /// ext4's error count when the filesystem was last mounted; more errors later is a fault.
+    var ext4ErrorsBaseline: Int = 0
     var publications: [String: Publication]
     var updatedAt: Date
 
@@ -47,14 +50,34 @@ struct VolumeRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// The records on disk: one JSON file per volume, written atomically with mode 0600.
-struct VolumeRecordStore: Sendable {
+/// The records on disk, one JSON file per volume written atomically with mode 0600, and an
+/// in-memory copy of all of them: the health monitor and NodeGetVolumeStats read records on every
+/// call, and the disk is only read once, at start-up.
+final class VolumeRecordStore: Sendable {
     let directory: String
+    private let cache: Mutex<[String: VolumeRecord]>
+    /// Files found at start-up that could not be decoded (reported by the reconciler).
+    let unreadable: [String]
 
     init(stateDirectory: String) throws {
         directory = (stateDirectory as NSString).appendingPathComponent("volumes")
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var records: [String: VolumeRecord] = [:]
+        var unreadable: [String] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let file = (directory as NSString).appendingPathComponent(name)
+            if let data = FileManager.default.contents(atPath: file),
+                let record = try? JSONDecoder.records.decode(VolumeRecord.self, from: data)
+            {
+                records[record.volumeID] = record
+            } else {
+                unreadable.append(file)
+            }
+        }
+        cache = Mutex(records)
+        self.unreadable = unreadable
     }
 
     private func path(_ volumeID: String) -> String {
@@ -62,40 +85,24 @@ struct VolumeRecordStore: Sendable {
     }
 
     func load(_ volumeID: String) throws -> VolumeRecord? {
-        guard let data = FileManager.default.contents(atPath: path(volumeID)) else { return nil }
-        do {
-            return try JSONDecoder.records.decode(VolumeRecord.self, from: data)
-        } catch {
-            throw CSIError.internal("the state record of \(volumeID) at \(path(volumeID)) is unreadable: \(error)")
-        }
+        cache.withLock { $0[volumeID] }
     }
 
     func save(_ record: VolumeRecord) throws {
         var record = record
         record.updatedAt = Date()
         try AtomicFile.write(try JSONEncoder.records.encode(record), to: path(record.volumeID))
+        cache.withLock { $0[record.volumeID] = record }
     }
 
     func delete(_ volumeID: String) throws {
         try AtomicFile.remove(path(volumeID))
+        cache.withLock { _ = $0.removeValue(forKey: volumeID) }
     }
 
-    /// Every readable record; unreadable files are reported, not fatal.
-    func all() -> (records: [VolumeRecord], unreadable: [String]) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var records: [VolumeRecord] = []
-        var unreadable: [String] = []
-        for name in names.sorted() where name.hasSuffix(".json") {
-            let file = (directory as NSString).appendingPathComponent(name)
-            if let data = FileManager.default.contents(atPath: file),
-                let record = try? JSONDecoder.records.decode(VolumeRecord.self, from: data)
-            {
-                records.append(record)
-            } else {
-                unreadable.append(file)
-            }
-        }
-        return (records, unreadable)
+    /// Every record, sorted by volume id.
+    func all() -> [VolumeRecord] {
+        cache.withLock { $0.values.sorted { $0.volumeID < $1.volumeID } }
     }
 }
 

@@ -1,0 +1,165 @@
+import CLibMount
+import CStorCore
+import Foundation
+import Logging
+
+/// Why the health monitor wakes up.
+enum WakeReason: Sendable, Equatable {
+    /// The kernel mount table changed (a mount, unmount or remount anywhere).
+    case mountTableChanged
+    /// The kernel logged something about storage: a filesystem error, an I/O error, an iSCSI
+    /// connection error. Carries the message.
+    case kernelMessage(String)
+    /// The slow periodic sweep.
+    case sweep
+}
+
+/// A thread that blocks in poll(2) on one file descriptor and reports readiness through a
+/// callback; closing it wakes the thread through a pipe. The monitor's event sources are built
+/// on it so that no task of the concurrency pool ever blocks.
+final class PollingThread: @unchecked Sendable {
+    private let wakePipe: (read: Int32, write: Int32)
+    private let thread: Thread
+
+    /// `onReadable` runs on the polling thread each time `fd` is readable; it must drain it.
+    init(name: String, fd: Int32, onReadable: @escaping @Sendable () -> Void) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw DeviceError(device: name, detail: "pipe: \(String(cString: strerror(errno)))") }
+        let wake = (read: fds[0], write: fds[1])
+        wakePipe = wake
+        thread = Thread {
+            var descriptors = [
+                pollfd(fd: fd, events: Int16(POLLIN | POLLPRI), revents: 0),
+                pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
+            ]
+            while true {
+                descriptors[0].revents = 0
+                descriptors[1].revents = 0
+                let ready = poll(&descriptors, 2, -1)
+                if ready < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                if descriptors[1].revents != 0 { return }
+                if descriptors[0].revents & Int16(POLLIN | POLLPRI) != 0 { onReadable() }
+                if descriptors[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 && descriptors[0].revents & Int16(POLLIN) == 0 {
+                    return
+                }
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func stop() {
+        var byte: UInt8 = 1
+        _ = write(wakePipe.write, &byte, 1)
+    }
+
+    deinit {
+        close(wakePipe.read)
+        close(wakePipe.write)
+    }
+}
+
+/// Watches the kernel's mount table with libmount's monitor (mnt_monitor_enable_kernel): every
+/// mount, unmount or remount in this mount namespace wakes the health monitor.
+final class MountTableWatcher: @unchecked Sendable {
+    private let monitor: OpaquePointer
+    private var thread: PollingThread?
+
+    init(onChange: @escaping @Sendable () -> Void) throws {
+        guard let monitor = mnt_new_monitor() else {
+            throw DeviceError(device: "mountinfo", detail: "cannot create a libmount monitor")
+        }
+        self.monitor = monitor
+        guard mnt_monitor_enable_kernel(monitor, 1) == 0 else {
+            mnt_unref_monitor(monitor)
+            throw DeviceError(device: "mountinfo", detail: "cannot watch the kernel mount table")
+        }
+        let fd = mnt_monitor_get_fd(monitor)
+        guard fd >= 0 else {
+            mnt_unref_monitor(monitor)
+            throw DeviceError(device: "mountinfo", detail: "libmount monitor has no file descriptor")
+        }
+        let unsafeMonitor = UnsafeSendable(monitor)
+        thread = try PollingThread(name: "cstor-mount-monitor", fd: fd) {
+            // Drain every pending change, then report once.
+            var changed = false
+            var filename: UnsafePointer<CChar>?
+            var type: Int32 = 0
+            while mnt_monitor_next_change(unsafeMonitor.value, &filename, &type) == 0 { changed = true }
+            if changed { onChange() }
+        }
+    }
+
+    func stop() {
+        thread?.stop()
+        thread = nil
+    }
+
+    deinit {
+        thread?.stop()
+        mnt_unref_monitor(monitor)
+    }
+}
+
+/// Follows the kernel log (/dev/kmsg) from now on and reports storage trouble: an ext4 or XFS
+/// error, a filesystem remounted read-only, a block I/O error, an iSCSI connection error. The
+/// kernel does not signal an error-induced read-only remount through the mount table, so this is
+/// what makes detection immediate.
+final class KernelLogWatcher: @unchecked Sendable {
+    private let fd: Int32
+    private var thread: PollingThread?
+
+    /// Kernel message fragments that concern the volumes the node serves.
+    static let patterns = [
+        "EXT4-fs error", "EXT4-fs warning", "Remounting filesystem read-only", "Aborting journal",
+        "XFS (", "I/O error", "detected conn error", "session recovery timed out", "Buffer I/O error",
+        "blk_update_request", "emergency read-only",
+    ]
+
+    init(onMessage: @escaping @Sendable (String) -> Void) throws {
+        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw DeviceError(device: "/dev/kmsg", detail: "cannot read the kernel log: \(String(cString: strerror(errno)))")
+        }
+        // Only what happens from now on.
+        lseek(fd, 0, SEEK_END)
+        self.fd = fd
+        thread = try PollingThread(name: "cstor-kmsg", fd: fd) {
+            var buffer = [UInt8](repeating: 0, count: 8192)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count < 0 {
+                    // EPIPE: records were overwritten before we read them; continue with the next.
+                    if errno == EPIPE { continue }
+                    return
+                }
+                if count == 0 { return }
+                let record = String(decoding: buffer[0..<count], as: UTF8.self)
+                // "<prio>,<seq>,<usec>,<flags>;<message>"
+                let message = record.split(separator: ";", maxSplits: 1).last.map(String.init) ?? record
+                if Self.patterns.contains(where: { message.contains($0) }) {
+                    onMessage(message.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+            }
+        }
+    }
+
+    func stop() {
+        thread?.stop()
+        thread = nil
+    }
+
+    deinit {
+        thread?.stop()
+        close(fd)
+    }
+}
+
+/// Carries a non-Sendable C pointer into the one thread that uses it.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,283 @@
+import CStorCore
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the volumes this node staged healthy. It wakes on every change of the kernel mount
+/// table, on every storage message of the kernel log, and on a slow periodic sweep; it then
+/// inspects every staged read-write volume and repairs what it can: the transport first, then the
+/// filesystem (unmount, e2fsck -y, mount after an ext4 journal abort; otherwise a read-write
+/// remount), then the publish binds. It never touches a volume while an RPC holds it, and it gives
+/// up after a bounded number of attempts with backoff, while the fault stays visible.
+///
+/// At start it also reconciles what a previous process left: see `reconcileAfterRestart`.
+struct HealthMonitor: Service {
+    let node: NodeService
+    let sweepInterval: Duration
+    let remount: Bool
+    let backoff: Backoff
+    let logger: Logger
+
+    struct Backoff: Sendable {
+        var initial: Duration = .seconds(1)
+        var maximum: Duration = .seconds(300)
+        var attempts: Int = 8
+
+        func delay(after attempt: Int) -> Duration {
+            var delay = initial
+            for _ in 1..<max(attempt, 1) where delay < maximum { delay = delay * 2 }
+            return min(delay, maximum)
+        }
+    }
+
+    /// Per-volume memory of recovery attempts.
+    final class Attempts: Sendable {
+        struct Entry {
+            var count: Int
+            var notBefore: ContinuousClock.Instant
+            var fault: String
+        }
+        let entries = Mutex<[String: Entry]>([:])
+    }
+
+    private let attempts = Attempts()
+
+    static let detections = Counter(label: "cstor_node_remount_detections_total")
+    static let recoveries = Counter(label: "cstor_node_remount_recoveries_total")
+    static let failedRecoveries = Counter(label: "cstor_node_remount_recovery_failures_total")
+    static let faultyVolumes = Gauge(label: "cstor_node_volumes_in_fault")
+
+    func run() async throws {
+        await reconcileAfterRestart()
+        let (wakeups, continuation) = AsyncStream.makeStream(of: WakeReason.self, bufferingPolicy: .bufferingNewest(64))
+        var sources: [() -> Void] = []
+        do {
+            let mounts = try MountTableWatcher { continuation.yield(.mountTableChanged) }
+            sources.append { mounts.stop() }
+        } catch {
+            logger.warning("mount table events unavailable; relying on the periodic sweep", metadata: ["error": "\(error)"])
+        }
+        do {
+            let kernel = try KernelLogWatcher { continuation.yield(.kernelMessage($0)) }
+            sources.append { kernel.stop() }
+        } catch {
+            logger.warning("kernel log unavailable; filesystem errors are found by the sweep", metadata: ["error": "\(error)"])
+        }
+        defer { sources.forEach { $0() } }
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    // Cancellation (at shutdown) ends the sweep quietly.
+                    while (try? await Task.sleep(for: sweepInterval)) != nil {
+                        continuation.yield(.sweep)
+                    }
+                }
+                for await reason in wakeups {
+                    if case .kernelMessage(let message) = reason {
+                        logger.info("kernel reported storage trouble", metadata: ["kernel_message": .string(message)])
+                    }
+                    await check(deep: reason != .mountTableChanged)
+                    // A retry may be due before the next event: wake up for it.
+                    if let due = nextRetry() {
+                        group.addTask {
+                            if (try? await Task.sleep(until: due)) != nil { continuation.yield(.sweep) }
+                        }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+    }
+
+    // MARK: - Checking
+
+    /// Inspects every staged volume. `deep` also asks the transport (iSCSI session state), which
+    /// costs a process per volume, so it is done on kernel messages and sweeps only.
+    func check(deep: Bool) async {
+        let table: MountTable
+        do { table = try node.mounter.table() } catch {
+            logger.error("cannot read the mount table", metadata: ["error": "\(error)"])
+            return
+        }
+        var faulty = 0
+        for record in node.records.all() where record.phase == .staged {
+            var broken = VolumeInspection.problem(of: record, in: table)
+            if broken == nil && deep, case .broken(let reason) = await node.attachers.health(record.target) {
+                broken = reason
+            }
+            // Errors on a filesystem that still works are reported, not repaired: repairing means
+            // unmounting it under a running workload. The next stage checks it.
+            guard let problem = broken ?? filesystemErrors(record) else {
+                if node.health.fault(of: record.volumeID) != nil { resolved(record.volumeID, how: "the fault went away") }
+                continue
+            }
+            faulty += 1
+            await handle(record, problem: problem, repair: broken != nil)
+        }
+        Self.faultyVolumes.record(faulty)
+    }
+
+    /// ext4 counts the errors it met; a count that grew since the volume was mounted is a fault.
+    func filesystemErrors(_ record: VolumeRecord) -> String? {
+        guard record.access.fsType == "ext4", let device = record.device else { return nil }
+        let count = Ext4Errors.count(device: device)
+        guard count > record.ext4ErrorsBaseline else { return nil }
+        return "the ext4 filesystem on \(device) reported \(count - record.ext4ErrorsBaseline) error(s)"
+    }
+
+    private func handle(_ record: VolumeRecord, problem: String, repair: Bool) async {
+        let volumeID = record.volumeID
+        let log = RequestContext.logger(logger, volumeID: volumeID)
+        let known = node.health.fault(of: volumeID)
+        if known != problem {
+            log.warning("fault detected", metadata: ["fault": .string(problem)])
+            Self.detections.increment()
+            node.health.report(volumeID, fault: problem)
+        }
+        guard remount, repair, !record.access.mode.isReadOnly else { return }
+        let now = ContinuousClock.now
+        let entry = attempts.entries.withLock { $0[volumeID] }
+        if let entry {
+            if entry.count >= backoff.attempts {
+                return  // gave up; the fault stays reported until an RPC or the sweep sees it fixed
+            }
+            if now < entry.notBefore { return }
+        }
+        guard node.locks.tryAcquire(volumeID, operation: "the health monitor's recovery") else {
+            log.debug("volume busy with an RPC; recovery postponed")
+            return
+        }
+        defer { node.locks.release(volumeID) }
+        let attempt = (entry?.count ?? 0) + 1
+        do {
+            try await recover(volumeID, repairAll: true, log: log)
+            resolved(volumeID, how: "recovered")
+            Self.recoveries.increment()
+        } catch {
+            Self.failedRecoveries.increment()
+            let delay = backoff.delay(after: attempt)
+            attempts.entries.withLock { $0[volumeID] = .init(count: attempt, notBefore: .now + delay, fault: problem) }
+            if attempt >= backoff.attempts {
+                log.error(
+                    "recovery failed; giving up until the volume is staged again",
+                    metadata: ["attempt": .stringConvertible(attempt), "error": .string("\(error)")])
+            } else {
+                log.warning(
+                    "recovery failed; will retry",
+                    metadata: ["attempt": .stringConvertible(attempt), "retry_in": "\(delay)", "error": .string("\(error)")])
+            }
+        }
+    }
+
+    private func resolved(_ volumeID: String, how: String) {
+        node.health.clear(volumeID)
+        attempts.entries.withLock { _ = $0.removeValue(forKey: volumeID) }
+        RequestContext.logger(logger, volumeID: volumeID).notice("volume healthy again", metadata: ["how": .string(how)])
+    }
+
+    private func nextRetry() -> ContinuousClock.Instant? {
+        attempts.entries.withLock { entries in
+            entries.values.filter { $0.count < backoff.attempts }.map(\.notBefore).min()
+        }
+    }
+
+    // MARK: - Recovery
+
+    /// Brings one volume back: transport, filesystem, publish binds. Called with its lock held.
+    /// `repairAll` lets e2fsck fix everything (`-y`): right for a volume that is ours and already
+    /// read-only; after a restart a plain `-p` check is enough.
+    func recover(_ volumeID: String, repairAll: Bool, log: Logger) async throws {
+        guard var record = try node.records.load(volumeID), record.phase == .staged else { return }
+        // 1. The transport: the device must be there.
+        if case .broken(let reason) = await node.attachers.health(record.target) {
+            log.notice("recovery: re-establishing the transport", metadata: ["reason": .string(reason)])
+            let device = try await node.attachers.repair(record.target)
+            if device != record.device {
+                record.device = device
+                record.deviceNumber = BlockDevice.number(of: device)
+                try node.records.save(record)
+            }
+        }
+        guard let device = record.device, BlockDevice.exists(device) else {
+            throw CSIError.unavailable("the device of \(volumeID) is still missing")
+        }
+        // 2. The filesystem.
+        if case .mount(let fsType, _) = record.access.kind {
+            let mount = try node.mounter.table().mount(at: record.stagingPath)
+            let usable = mount.map { VolumeInspection.isMountOfVolume($0, record: record) } ?? false
+            let damaged = mount.map { $0.superOptions.contains("emergency_ro") } ?? false || filesystemErrors(record) != nil
+            if let mount, usable, !mount.isReadOnly {
+                // Mounted and writable: only the binds may need work.
+            } else if let mount, usable, !damaged {
+                // Read-only without a filesystem error (a remount by hand): writable again.
+                log.notice("recovery: remounting read-write", metadata: ["staging_path": .string(mount.mountPoint)])
+                try await node.mounter.remount(target: record.stagingPath, options: ["rw"])
+            } else {
+                try await remountFromScratch(&record, device: device, fsType: fsType, mounted: mount != nil, repairAll: repairAll, log: log)
+            }
+        }
+        // 3. The publish binds.
+        try await rebindPublications(record, log: log)
+        if let problem = VolumeInspection.problem(of: record, in: try node.mounter.table()) {
+            throw CSIError.internal("after recovery: \(problem)")
+        }
+    }
+
+    /// The filesystem itself went read-only (journal abort, I/O errors), or its mount is stale or
+    /// gone: unmount everything of it, check it, mount it again with the original flags.
+    private func remountFromScratch(
+        _ record: inout VolumeRecord, device: String, fsType: String, mounted: Bool, repairAll: Bool, log: Logger
+    ) async throws {
+        try await unmountPublications(record, log: log)
+        if mounted {
+            log.notice("recovery: unmounting the staging path", metadata: ["staging_path": .string(record.stagingPath)])
+            do {
+                try await node.mounter.unmount(target: record.stagingPath, lazy: false)
+            } catch {
+                try await node.mounter.unmount(target: record.stagingPath, lazy: true)
+            }
+        }
+        if fsType == "ext4" {
+            log.notice("recovery: checking the filesystem", metadata: ["device": .string(device), "repair_all": .stringConvertible(repairAll)])
+            try await node.filesystems.check(device, fsType: fsType, repairAll: repairAll)
+        }
+        log.notice("recovery: mounting again", metadata: ["staging_path": .string(record.stagingPath)])
+        try FileManager.default.createDirectory(atPath: record.stagingPath, withIntermediateDirectories: true)
+        try await node.mounter.mount(source: device, target: record.stagingPath, fsType: fsType, options: record.mountOptions)
+        record.ext4ErrorsBaseline = Ext4Errors.count(device: device)
+        try node.records.save(record)
+    }
+
+    private func unmountPublications(_ record: VolumeRecord, log: Logger) async throws {
+        let table = try node.mounter.table()
+        for target in record.publications.keys.sorted() where table.mount(at: target) != nil {
+            log.notice("recovery: unmounting a publish bind", metadata: ["target_path": .string(target)])
+            do {
+                try await node.mounter.unmount(target: target, lazy: false)
+            } catch {
+                try await node.mounter.unmount(target: target, lazy: true)
+            }
+        }
+    }
+
+    /// Binds every recorded publish target that lost its mount (or holds a stale one) again.
+    func rebindPublications(_ record: VolumeRecord, log: Logger) async throws {
+        guard let device = record.device else { return }
+        for (target, publication) in record.publications.sorted(by: { $0.key < $1.key }) {
+            let table = try node.mounter.table()
+            if let mount = table.mount(at: target) {
+                if VolumeInspection.isMountOfVolume(mount, record: record) { continue }
+                try await node.mounter.unmount(target: target, lazy: true)
+            }
+            guard FileManager.default.fileExists(atPath: target) else { continue }
+            log.notice("recovery: binding the publish target again", metadata: ["target_path": .string(target)])
+            try await node.mounter.bind(
+                source: record.access.isBlock ? device : record.stagingPath, target: target, readOnly: publication.readOnly)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import CStorCore
+import Foundation
+import Synchronization
+
+@testable import cstor_node
+
+/// An in-memory mount table with an action log, standing in for libmount.
+final class FakeMounter: Mounter, Sendable {
+    let state = Mutex<(entries: [MountEntry], actions: [String])>(([], []))
+
+    var actions: [String] { state.withLock { $0.actions } }
+
+    func mount(source: String, target: String, fsType: String, options: [String]) async throws {
+        state.withLock {
+            $0.actions.append("mount \(source) \(target)")
+            $0.entries.append(Self.entry(source: source, target: target, fsType: fsType, readOnly: options.contains("ro")))
+        }
+    }
+
+    func bind(source: String, target: String, readOnly: Bool) async throws {
+        state.withLock {
+            $0.actions.append("bind \(source) \(target)")
+            $0.entries.append(Self.entry(source: source, target: target, fsType: "bind", readOnly: readOnly))
+        }
+    }
+
+    func remount(target: String, options: [String]) async throws {
+        state.withLock { $0.actions.append("remount \(target) \(options.joined(separator: ","))") }
+    }
+
+    func unmount(target: String, lazy: Bool) async throws {
+        state.withLock { state in
+            state.actions.append("unmount \(target)")
+            if let index = state.entries.lastIndex(where: { $0.mountPoint == target }) { state.entries.remove(at: index) }
+        }
+    }
+
+    func table() throws -> MountTable {
+        MountTable(entries: state.withLock { $0.entries })
+    }
+
+    static func entry(source: String, target: String, fsType: String, readOnly: Bool) -> MountEntry {
+        MountEntry(
+            mountID: 1, parentID: 0, device: "0:0", root: "/", mountPoint: target, options: [readOnly ? "ro" : "rw"],
+            fsType: fsType, source: source, superOptions: ["rw"])
+    }
+}
+
+/// An attacher that answers from fixed values and logs each call.
+final class FakeAttacher: Attacher, Sendable {
+    let calls = Mutex<[String]>([])
+    let device: String
+
+    init(device: String = "/dev/fake0") { self.device = device }
+
+    var log: [String] { calls.withLock { $0 } }
+
+    func attach(_ target: AttachTarget, secrets: [String: String]) async throws -> String {
+        calls.withLock { $0.append("attach") }
+        return device
+    }
+    func currentDevice(_ target: AttachTarget) async throws -> String? {
+        calls.withLock { $0.append("currentDevice") }
+        return device
+    }
+    func detach(_ target: AttachTarget) async throws { calls.withLock { $0.append("detach") } }
+    func refreshSize(_ target: AttachTarget, device: String) async throws { calls.withLock { $0.append("refresh") } }
+    func health(_ target: AttachTarget) async -> TransportHealth {
+        calls.withLock { $0.append("health") }
+        return .healthy
+    }
+    func repair(_ target: AttachTarget) async throws -> String {
+        calls.withLock { $0.append("repair") }
+        return device
+    }
+}
