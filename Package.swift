@@ -118,6 +118,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "ConformanceTests",
+            dependencies: ["CStorCore", "CSITestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["CStorCore", "CSITestSupport"],
             swiftSettings: strict

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import Foundation
 import Logging
 import NIOPosix
 
@@ -13,21 +14,38 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Option(help: "The volume engine: cstor (CStorVolumeConfigs through the Kubernetes API) or local (files on this machine). Default: cstor in a cluster or with a kubeconfig, else local.")
+    var engine: EngineChoice?
+
+    @Option(help: "Where the local engine keeps its volume files and metadata.")
+    var stateDir: String = "/var/lib/cstor-csi/local"
+
+    @Option(help: "Largest number of operations running at once (towards the API server or the disk).")
+    var maxConcurrentOperations: Int = 32
+
+    enum EngineChoice: String, ExpressibleByArgument, CaseIterable {
+        case cstor, local
+    }
+
+    func validate() throws {
+        guard maxConcurrentOperations > 0 else { throw ValidationError("--max-concurrent-operations must be positive") }
+    }
+
     func run() async throws {
         LogSetup.bootstrap(component: "controller", format: common.logFormat.format, level: common.logLevel.level)
         let logger = Logger(label: "cstor-csi.controller")
-        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let identity = IdentityService(
-            name: common.driverName,
-            manifest: ["component": "controller", "build": BuildInfo.configuration],
-            capabilities: [.service(.controllerService), .service(.volumeAccessibilityConstraints)],
-            logger: logger)
-        let controller = ControllerService(logger: logger)
-        logger.notice("starting", metadata: ["version": .string(BuildInfo.version), "driver": .string(common.driverName)])
         do {
+            let wiring = try ControllerWiring(command: self, logger: logger)
+            logger.notice(
+                "starting",
+                metadata: [
+                    "version": .string(BuildInfo.version), "driver": .string(common.driverName),
+                    "engine": .string(wiring.engine.name),
+                ])
             try await PluginRunner.run(
-                common: common, services: [identity, controller],
-                interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()], eventLoopGroup: eventLoopGroup, logger: logger)
+                common: common, services: [wiring.identity, wiring.controller],
+                interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()],
+                eventLoopGroup: wiring.eventLoopGroup, logger: logger)
         } catch {
             logger.critical("exiting", metadata: ["error": .string(String(describing: error))])
             throw ExitCode.failure

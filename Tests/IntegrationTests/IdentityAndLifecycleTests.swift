@@ -9,7 +9,7 @@ import Testing
 @Suite("Identity and process lifecycle of both binaries")
 struct IdentityAndLifecycleTests {
     static let plugins: [(binary: String, arguments: [String], component: String)] = [
-        ("cstor-controller", [], "controller"),
+        ("cstor-controller", ["--state-dir", "/tmp/cstor-csi-identity-tests"], "controller"),
         ("cstor-node", ["--node-id", "node-a", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], "node"),
     ]
 
@@ -31,7 +31,7 @@ struct IdentityAndLifecycleTests {
     func driverNameOverride() async throws {
         let dir = try TemporaryDirectory()
         let process = try await PluginProcess.start(
-            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--driver-name", "cstor.example.com"],
+            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--driver-name", "cstor.example.com", "--state-dir", dir.path],
             logDirectory: dir.url)
         let info = try await withCSIClient(socket: process.socketPath) { client in
             try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
@@ -78,7 +78,7 @@ struct IdentityAndLifecycleTests {
     func capabilities() async throws {
         let dir = try TemporaryDirectory()
         let controller = try await PluginProcess.start(
-            "cstor-controller", socketPath: dir.file("c.sock"), arguments: [], logDirectory: dir.url)
+            "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         let node = try await PluginProcess.start(
             "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], logDirectory: dir.url)
         func services(_ socket: String) async throws -> Set<Csi_V1_PluginCapability.Service.TypeEnum> {
@@ -156,11 +156,11 @@ struct IdentityAndLifecycleTests {
         let dir = try TemporaryDirectory()
         let socket = dir.file("csi.sock")
         let first = try await PluginProcess.start(
-            "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+            "cstor-controller", socketPath: socket, arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         try await first.stop(signal: SIGKILL)
         #expect(FileManager.default.fileExists(atPath: socket), "SIGKILL leaves the socket file behind")
         let second = try await PluginProcess.start(
-            "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+            "cstor-controller", socketPath: socket, arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         let info = try await withCSIClient(socket: socket) { client in
             try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
         }
@@ -174,9 +174,9 @@ struct IdentityAndLifecycleTests {
         let dir = try TemporaryDirectory()
         let socket = dir.file("csi.sock")
         let first = try await PluginProcess.start(
-            "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+            "cstor-controller", socketPath: socket, arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         let second = try PluginProcess(
-            binary: "cstor-controller", socketPath: socket, arguments: [], logDirectory: dir.url)
+            binary: "cstor-controller", socketPath: socket, arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         let status = try await second.waitForExit()
         #expect(status != 0)
         #expect(second.logText().contains("another server is listening"))
@@ -194,7 +194,7 @@ struct IdentityAndLifecycleTests {
         let path = dir.file("csi.sock")
         try Data("precious".utf8).write(to: URL(fileURLWithPath: path))
         let process = try PluginProcess(
-            binary: "cstor-controller", socketPath: path, arguments: [], logDirectory: dir.url)
+            binary: "cstor-controller", socketPath: path, arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         let status = try await process.waitForExit()
         #expect(status != 0)
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "precious")
@@ -215,7 +215,7 @@ struct IdentityAndLifecycleTests {
     func jsonLogLines() async throws {
         let dir = try TemporaryDirectory()
         let process = try await PluginProcess.start(
-            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--log-level", "debug"],
+            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--log-level", "debug", "--state-dir", dir.path],
             logDirectory: dir.url)
         try await withCSIClient(socket: process.socketPath) { client in
             let identity = Csi_V1_Identity.Client(wrapping: client)
@@ -248,7 +248,7 @@ struct IdentityAndLifecycleTests {
     func textLogFormat() async throws {
         let dir = try TemporaryDirectory()
         let process = try await PluginProcess.start(
-            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--log-format", "text"],
+            "cstor-controller", socketPath: dir.file("csi.sock"), arguments: ["--log-format", "text", "--state-dir", dir.path],
             logDirectory: dir.url)
         try await process.stop()
         let lines = process.logLines()
@@ -264,7 +264,7 @@ struct SecretLoggingTests {
     func secretsStripped() async throws {
         let dir = try TemporaryDirectory()
         let controller = try await PluginProcess.start(
-            "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--log-level", "trace"], logDirectory: dir.url)
+            "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--log-level", "trace", "--state-dir", dir.path], logDirectory: dir.url)
         let node = try await PluginProcess.start(
             "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp", "--log-level", "trace"],
             logDirectory: dir.url)

@@ -25,7 +25,7 @@ public final class NodeHarness: @unchecked Sendable {
         stateDirectory = directory.file("state")
         socketPath = directory.file("csi.sock")
         self.extraArguments = extraArguments
-        for path in [kubeletDirectory, volumeDirectory] {
+        for path in [kubeletDirectory, volumeDirectory, directory.file("engine/volumes")] {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
     }
@@ -33,7 +33,7 @@ public final class NodeHarness: @unchecked Sendable {
     public var arguments: [String] {
         [
             "--node-id", "node-1", "--kubelet-dir", kubeletDirectory, "--state-dir", stateDirectory,
-            "--transports", "loop", "--loop-dir", volumeDirectory,
+            "--transports", "loop", "--loop-dir", volumeDirectory, "--loop-dir", directory.file("engine/volumes"),
         ] + extraArguments
     }
 
@@ -89,14 +89,14 @@ public final class NodeHarness: @unchecked Sendable {
         }.sorted { $0.count > $1.count }
     }
 
-    /// Loop devices backed by files of this harness.
+    /// Loop devices backed by files of this harness (its own volumes and a local engine's).
     public func loopDevicesInUse() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/block")) ?? []
         return names.filter { $0.hasPrefix("loop") }.compactMap { name in
             guard let file = try? KernelFile.read("/sys/block/\(name)/loop/backing_file") else {
                 return nil
             }
-            return file.hasPrefix(volumeDirectory) ? "/dev/\(name)" : nil
+            return file.hasPrefix(directory.path + "/") ? "/dev/\(name)" : nil
         }
     }
 

@@ -1,6 +1,5 @@
 import CStorCore
 import Foundation
-import Synchronization
 
 /// What this node did for one volume, persisted under the state directory so that a restarted
 /// plugin knows what it staged: from which transport and device, where, how, and which publish
@@ -50,75 +49,32 @@ struct VolumeRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// The records on disk, one JSON file per volume written atomically with mode 0600, and an
-/// in-memory copy of all of them: the health monitor and NodeGetVolumeStats read records on every
-/// call, and the disk is only read once, at start-up.
-final class VolumeRecordStore: Sendable {
-    let directory: String
-    private let cache: Mutex<[String: VolumeRecord]>
-    /// Files found at start-up that could not be decoded (reported by the reconciler).
-    let unreadable: [String]
+/// The node's state records, one per volume, in `<state-dir>/volumes` (see `JSONRecordDirectory`).
+struct VolumeRecordStore: Sendable {
+    private let storage: JSONRecordDirectory<VolumeRecord>
 
     init(stateDirectory: String) throws {
-        directory = (stateDirectory as NSString).appendingPathComponent("volumes")
-        try FileManager.default.createDirectory(
-            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var records: [String: VolumeRecord] = [:]
-        var unreadable: [String] = []
-        for name in names.sorted() where name.hasSuffix(".json") {
-            let file = (directory as NSString).appendingPathComponent(name)
-            if let data = FileManager.default.contents(atPath: file),
-                let record = try? JSONDecoder.records.decode(VolumeRecord.self, from: data)
-            {
-                records[record.volumeID] = record
-            } else {
-                unreadable.append(file)
-            }
-        }
-        cache = Mutex(records)
-        self.unreadable = unreadable
+        storage = try JSONRecordDirectory(directory: (stateDirectory as NSString).appendingPathComponent("volumes"))
     }
 
-    private func path(_ volumeID: String) -> String {
-        (directory as NSString).appendingPathComponent(FileNameEncoding.encode(volumeID) + ".json")
-    }
+    var unreadable: [String] { storage.unreadable }
 
     func load(_ volumeID: String) throws -> VolumeRecord? {
-        cache.withLock { $0[volumeID] }
+        storage.load(volumeID)
     }
 
     func save(_ record: VolumeRecord) throws {
         var record = record
         record.updatedAt = Date()
-        try AtomicFile.write(try JSONEncoder.records.encode(record), to: path(record.volumeID))
-        cache.withLock { $0[record.volumeID] = record }
+        try storage.save(record, as: record.volumeID)
     }
 
     func delete(_ volumeID: String) throws {
-        try AtomicFile.remove(path(volumeID))
-        cache.withLock { _ = $0.removeValue(forKey: volumeID) }
+        try storage.delete(volumeID)
     }
 
     /// Every record, sorted by volume id.
     func all() -> [VolumeRecord] {
-        cache.withLock { $0.values.sorted { $0.volumeID < $1.volumeID } }
-    }
-}
-
-extension JSONEncoder {
-    static var records: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }
-}
-
-extension JSONDecoder {
-    static var records: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
+        storage.all().map(\.record)
     }
 }
