@@ -32,7 +32,7 @@ struct ControllerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LogSetup.bootstrap(component: "controller", format: common.logFormat.format, level: common.logLevel.level)
+        let observability = PluginRunner.bootstrap(component: "controller", common: common)
         let logger = Logger(label: "cstor-csi.controller")
         do {
             let wiring = try ControllerWiring(command: self, logger: logger)
@@ -43,8 +43,7 @@ struct ControllerCommand: AsyncParsableCommand {
                     "engine": .string(wiring.engine.name),
                 ])
             try await PluginRunner.run(
-                common: common, services: [wiring.identity, wiring.controller],
-                interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()],
+                common: common, observability: observability, services: [wiring.identity, wiring.controller],
                 eventLoopGroup: wiring.eventLoopGroup, logger: logger)
         } catch {
             logger.critical("exiting", metadata: ["error": .string(String(describing: error))])

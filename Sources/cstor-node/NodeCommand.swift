@@ -88,7 +88,7 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LogSetup.bootstrap(component: "node", format: common.logFormat.format, level: common.logLevel.level)
+        let observability = PluginRunner.bootstrap(component: "node", common: common)
         let logger = Logger(label: "cstor-csi.node")
         do {
             let wiring = try NodeWiring(command: self, logger: logger)
@@ -100,9 +100,8 @@ struct NodeCommand: AsyncParsableCommand {
                     "transports": .string(transports),
                 ])
             try await PluginRunner.run(
-                common: common, services: [wiring.identity, wiring.node], background: wiring.background,
-                interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()], eventLoopGroup: wiring.eventLoopGroup,
-                logger: logger)
+                common: common, observability: observability, services: [wiring.identity, wiring.node], background: wiring.background,
+                eventLoopGroup: wiring.eventLoopGroup, logger: logger)
         } catch {
             logger.critical("exiting", metadata: ["error": .string(String(describing: error))])
             throw ExitCode.failure

@@ -31,7 +31,7 @@ struct NodeWiring {
         settings = NodeSettings(
             nodeID: command.resolvedNodeID() ?? "", kubeletDirectory: kubeletDirectory,
             allowedRoots: [kubeletDirectory], maxVolumesPerNode: command.maxVolumesPerNode)
-        let runner = SubprocessRunner()
+        let runner = MeasuredProcessRunner(SubprocessRunner())
         let iscsiadmWords = command.iscsiadm.split(separator: " ").map(String.init)
         var attachers = Attachers()
         if transports.contains(.iscsi) {

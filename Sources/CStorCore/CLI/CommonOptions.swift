@@ -18,12 +18,20 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "Seconds in-flight RPCs may take to finish after SIGTERM before they are cancelled.")
     public var shutdownGracePeriod: Int = 25
 
+    @Option(help: "Serve Prometheus metrics at http://<host:port>/metrics (off when empty).")
+    public var metricsAddress: String = ""
+
     public init() {}
 
     public func validate() throws {
         _ = try parsedEndpoint()
         if let problem = DriverName.problem(driverName) {
             throw ValidationError("--driver-name \(driverName): \(problem)")
+        }
+        if !metricsAddress.isEmpty {
+            guard let colon = metricsAddress.lastIndex(of: ":"), let port = Int(metricsAddress[metricsAddress.index(after: colon)...]),
+                (0...65535).contains(port)
+            else { throw ValidationError("--metrics-address \(metricsAddress): expected host:port, e.g. :9808") }
         }
         guard shutdownGracePeriod >= 0 else {
             throw ValidationError("--shutdown-grace-period must not be negative")

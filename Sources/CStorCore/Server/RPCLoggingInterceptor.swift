@@ -7,14 +7,11 @@ import Synchronization
 /// one), `duration_ms` and `code`. Chatty methods (probes, capabilities, stats) log at debug.
 ///
 /// It also makes the request id and method available to the handler through `RequestContext`, and
-/// reports every finished RPC to an optional observer (the metrics layer).
+/// reports every RPC to an optional observer (the metrics layer).
 public struct RPCLoggingInterceptor: ServerInterceptor {
-    /// Called once per finished RPC with the method, the gRPC code and the duration in seconds.
-    public typealias Observer = @Sendable (_ method: String, _ code: String, _ seconds: Double) -> Void
-
     private let logger: Logger
     private let quietMethods: Set<String>
-    private let observer: Observer?
+    private let observer: (any RPCObserver)?
 
     /// Methods that kubelet and the sidecars call often and that change nothing.
     public static let defaultQuietMethods: Set<String> = [
@@ -22,7 +19,7 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
         "NodeGetCapabilities", "NodeGetVolumeStats", "GroupControllerGetCapabilities",
     ]
 
-    public init(logger: Logger, quietMethods: Set<String> = defaultQuietMethods, observer: Observer? = nil) {
+    public init(logger: Logger, quietMethods: Set<String> = defaultQuietMethods, observer: (any RPCObserver)? = nil) {
         self.logger = logger
         self.quietMethods = quietMethods
         self.observer = observer
@@ -40,6 +37,7 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
             ?? RequestContext.newRequestID()
         let level: Logger.Level = quietMethods.contains(method) ? .debug : .info
         let state = RPCLogState()
+        observer?.started(method: method)
 
         var rpcLogger = logger
         rpcLogger[metadataKey: "method"] = .string(method)
@@ -74,7 +72,7 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
             if let response { metadata["response"] = response }
             let finishLevel: Logger.Level = code == "ok" ? level : (level == .debug ? .info : .warning)
             line.log(level: finishLevel, "response", metadata: metadata)
-            observer?(method, code, seconds)
+            observer?.finished(method: method, code: code, seconds: seconds)
         }
 
         let rpcContext = RequestContext(requestID: requestID, method: method)
@@ -159,6 +157,12 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
         let parts = duration.components
         return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
     }
+}
+
+/// Sees every RPC start and finish (the metrics layer implements it).
+public protocol RPCObserver: Sendable {
+    func started(method: String)
+    func finished(method: String, code: String, seconds: Double)
 }
 
 /// Mutable per-RPC state shared between the request stream and the completion log line.

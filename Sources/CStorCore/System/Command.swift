@@ -20,12 +20,15 @@ public struct Command: Sendable, Equatable, CustomStringConvertible {
     public var timeout: Duration
     /// Extra environment variables on top of the inherited environment.
     public var environment: [String: String]
+    /// The program's name in metrics (`iscsiadm` even when run through a chroot wrapper).
+    public var label: String
 
     public init(_ executable: String, _ arguments: [String], timeout: Duration, environment: [String: String] = [:]) {
         self.executable = executable
         self.arguments = arguments.map(Argument.plain)
         self.timeout = timeout
         self.environment = environment
+        self.label = Self.baseName(executable)
     }
 
     public init(_ executable: String, arguments: [Argument], timeout: Duration, environment: [String: String] = [:]) {
@@ -33,6 +36,7 @@ public struct Command: Sendable, Equatable, CustomStringConvertible {
         self.arguments = arguments
         self.timeout = timeout
         self.environment = environment
+        self.label = Self.baseName(executable)
     }
 
     /// A command given as words (e.g. `--iscsiadm "chroot /host iscsiadm"`) with more arguments.
@@ -41,6 +45,11 @@ public struct Command: Sendable, Equatable, CustomStringConvertible {
         self.arguments = (words.dropFirst() + arguments).map(Argument.plain)
         self.timeout = timeout
         self.environment = [:]
+        self.label = Self.baseName(words.last ?? "")
+    }
+
+    static func baseName(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
     }
 
     /// The argument values as the process receives them.

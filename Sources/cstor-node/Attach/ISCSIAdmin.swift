@@ -26,9 +26,11 @@ struct ISCSIAdmin: Sendable {
     }
 
     private func make(_ arguments: [Command.Argument], timeout: Duration? = nil) -> Command {
-        Command(
+        var made = Command(
             command.first ?? "iscsiadm", arguments: command.dropFirst().map(Command.Argument.plain) + arguments,
             timeout: timeout ?? self.timeout)
+        made.label = "iscsiadm"
+        return made
     }
 
     private func run(_ arguments: [String], timeout: Duration? = nil, accepted: Set<Int32> = [0]) async throws -> CommandResult {

@@ -1,5 +1,6 @@
 import CStorCore
 import Foundation
+import Metrics
 
 /// What this node did for one volume, persisted under the state directory so that a restarted
 /// plugin knows what it staged: from which transport and device, where, how, and which publish
@@ -52,9 +53,16 @@ struct VolumeRecord: Codable, Sendable, Equatable {
 /// The node's state records, one per volume, in `<state-dir>/volumes` (see `JSONRecordDirectory`).
 struct VolumeRecordStore: Sendable {
     private let storage: JSONRecordDirectory<VolumeRecord>
+    private static let stagedVolumes = Gauge(label: "cstor_node_staged_volumes")
 
     init(stateDirectory: String) throws {
         storage = try JSONRecordDirectory(directory: (stateDirectory as NSString).appendingPathComponent("volumes"))
+        countStaged()
+    }
+
+    /// Keeps the staged-volumes gauge equal to the records, whoever changed them.
+    private func countStaged() {
+        Self.stagedVolumes.record(storage.all().filter { $0.record.phase == .staged }.count)
     }
 
     var unreadable: [String] { storage.unreadable }
@@ -67,10 +75,12 @@ struct VolumeRecordStore: Sendable {
         var record = record
         record.updatedAt = Date()
         try storage.save(record, as: record.volumeID)
+        countStaged()
     }
 
     func delete(_ volumeID: String) throws {
         try storage.delete(volumeID)
+        countStaged()
     }
 
     /// Every record, sorted by volume id.
