@@ -543,7 +543,8 @@ class Report:
         try:
             result = fn()
         except AssertionError as error:
-            self.fail(name, str(error) or traceback.format_exc(limit=-1).strip().splitlines()[-2].strip())
+            # A bare assert has no message: show its source line.
+            self.fail(name, str(error) or traceback.extract_tb(error.__traceback__)[-1].line)
             return None
         except Exception as error:  # a crash is a failure of that check, not of the run
             self.fail(name, f"{type(error).__name__}: {error}")
