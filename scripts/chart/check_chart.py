@@ -611,6 +611,9 @@ def main() -> int:
         report.check(f"rejected by the chart: {name}",
                      functools.partial(expect_rejected, values, needle, "openebs", False))
 
+    report.check("chart appVersion is the binaries' version (Sources/CStorCore/BuildInfo.swift)",
+                 check_app_version)
+
     # The validator itself must catch what it claims to: a removed API and a misspelt field.
     removed = {"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": {"name": "x"}}
     misspelt = {"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": {"name": "x"},
@@ -621,6 +624,13 @@ def main() -> int:
 
     print(f"{report.passed} passed, {report.failed} failed")
     return 1 if report.failed else 0
+
+
+def check_app_version() -> None:
+    source = (ROOT / "Sources" / "CStorCore" / "BuildInfo.swift").read_text()
+    version = re.search(r'static let version = "([^"]+)"', source).group(1)
+    app_version = helm.Chart.load(CHART).metadata["appVersion"]
+    assert app_version == version, f"Chart.yaml appVersion {app_version}, BuildInfo.version {version}"
 
 
 def _assert_empty(problems: list[str]) -> None:
