@@ -500,6 +500,12 @@ def fact_notes(r: Rendered) -> None:
     for needle in ("rollout status deployment/", "rollout status daemonset/", "get csinodes",
                    "attachRequired", r.values["openebsNamespace"]):
         assert needle in r.notes, f"NOTES.txt does not mention {needle!r}"
+    # The test PVC it offers must be a valid object for this StorageClass.
+    for text in re.findall(r"echo '(\{.*\})' \| kubectl create -f -", r.notes):
+        claim = json.loads(text)
+        assert claim["spec"]["storageClassName"] == r.values["storageClass"]["name"]
+        assert not schema_errors(claim, KUBE_VERSIONS[0]), schema_errors(claim, KUBE_VERSIONS[0])
+    assert ("kubectl create" in r.notes) == r.values["storageClass"]["create"]
 
 
 FACTS: list[Callable[[Rendered], None]] = [
