@@ -101,8 +101,7 @@ def lint_problems(values: dict, kube_version: str, namespace: str) -> list[str]:
                        kube_version=f"v{kube_version}.0")
     problems = [f"{m['path']}: {m['error'].strip()}" for m in report.get("messages", [])
                 if m.get("severity", 0) >= 2]
-    return problems + [e.strip() for e in report.get("errors", []) if e.strip() not in
-                       {p.split(": ", 1)[-1] for p in problems}]
+    return problems or [e.strip() for e in report.get("errors", [])]
 
 
 def documents(manifest: str) -> list[dict]:
@@ -444,10 +443,11 @@ def fact_controller(r: Rendered) -> None:
 
 
 def fact_images_pinned(r: Rendered) -> None:
-    for workload, _, c in r.containers():
+    for _, _, c in r.containers():
         image = c["image"]
-        name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
-        assert tag and tag != "latest" and "/" not in tag, f"{c['name']}: image {image} is not pinned"
+        if "@sha256:" not in image:   # a digest pins by itself; otherwise a real tag
+            tag = image.rpartition(":")[2]
+            assert ":" in image and tag != "latest" and "/" not in tag, f"{c['name']}: image {image} is not pinned"
         assert c.get("imagePullPolicy"), f"{c['name']}: no imagePullPolicy"
     if r.name == "default":
         sidecars = r.values["sidecars"]
