@@ -1,0 +1,53 @@
+# Scenario 5: target lost until the fs is read-only; the monitor recovers the volume
+# The target goes away under a mounted ext4 volume (tgtd killed) until the replacement
+# timeout fails the I/O and the filesystem turns read-only; the target comes back and the node's
+# read-only remount monitor must recover the volume by itself: session logged in, staging and
+# target mounts writable again, the data written before the fault intact, volume condition normal.
+# deadline: 420
+
+RECOVERY_DEADLINE=$(( 6 * E2E_HEALTH_INTERVAL + 90 ))
+vol_init pvc-e2e-fault 1G
+step_stage stage ext4
+step_publish publish ext4
+write_data write "$TARGET"; pass write
+
+t0=$(now)
+tgtd_kill || fail target-down "tgtd did not die on SIGKILL"
+# Keep writing so the failed I/O reaches ext4: after the replacement timeout the SCSI layer fails the
+# commands, the journal aborts and the superblock goes read-only.
+i=0
+ro_deadline=$(( SECONDS + E2E_REPLACEMENT_TIMEOUT + 90 ))
+until is_readonly "$STAGING"; do
+  [ "$SECONDS" -lt "$ro_deadline" ] ||
+    fail goes-readonly "$STAGING still writable $(since "$t0")s after the target went away"
+  i=$((i + 1))
+  timeout 20 sh -c "echo $i > '$TARGET/during-fault-$i' && sync -f '$TARGET'" 2>/dev/null
+  sleep 1
+done
+pass goes-readonly "read-only $(since "$t0")s after the target went away"
+
+t0=$(now)
+tgtd_start || fail target-back "tgtd did not start again"
+pass target-back
+
+recovered() {
+  [ "$(session_count "$IQN")" -eq 1 ] &&
+  iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: LOGGED_IN" &&
+  ! is_readonly "$STAGING" && ! is_readonly "$TARGET" &&
+  touch "$TARGET/after-recovery" 2>/dev/null && test -f "$STAGING/after-recovery"
+}
+wait_for "$RECOVERY_DEADLINE" recovered ||
+  fail monitor-recovers "not recovered $(since "$t0")s after the target came back: sessions $(session_count "$IQN"), staging $(mount_info "$STAGING" | cut -d' ' -f4,5), target $(mount_info "$TARGET" | cut -d' ' -f4,5)"
+pass monitor-recovers "writable again $(since "$t0")s after the target came back"
+
+expect_fs_mount data-intact "$STAGING" ext4
+expect_fs_mount data-intact "$TARGET" ext4
+verify_data data-intact "$TARGET"; pass data-intact
+condition_normal() {
+  csi node stats --volume-id "$VOL" --volume-path "$TARGET" --staging-path "$STAGING" --json &&
+  [ "$(jq -r '.volume_condition.abnormal // false' <<< "$CSI_OUT")" = false ]
+}
+wait_for $(( 2 * E2E_HEALTH_INTERVAL + 30 )) condition_normal   # the condition may lag the recovery by a sweep
+stats_ok condition-normal "$TARGET"; pass condition-normal
+step_unpublish unpublish
+step_unstage unstage
