@@ -126,7 +126,16 @@ mount_info() {
 mount_count() { awk -v p="$1" '$5 == p' /proc/self/mountinfo | wc -l; }
 is_mounted() { [ "$(mount_count "$1")" -gt 0 ]; }
 kubelet_mounts() { awk -v k="$KUBELET/" 'index($5, k) == 1 { print $5 }' /proc/self/mountinfo; }
-# read-only at either level: the mount (bind) or the superblock (ext4 after a journal abort)
+# rejects_writes DIR: creating a file fails with EROFS. Needed besides is_readonly: Debian 12's
+# kernel (6.1.1xx) no longer sets SB_RDONLY when ext4 aborts its journal ("Remounting filesystem
+# read-only" in dmesg, yet mountinfo still says rw), so only a write tells.
+rejects_writes() {
+  local err
+  if err=$(timeout 20 touch "$1/.e2e-write-probe" 2>&1); then rm -f "$1/.e2e-write-probe"; return 1; fi
+  case $err in *"Read-only file system"*) return 0 ;; esac
+  return 1
+}
+# read-only at either level: the mount (bind) or the superblock
 is_readonly() {
   local info; info=$(mount_info "$1"); [ -n "$info" ] || return 1
   set -- $info

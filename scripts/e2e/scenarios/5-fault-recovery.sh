@@ -1,4 +1,4 @@
-# Scenario 5: target lost until the fs is read-only; the monitor recovers the volume
+# Scenario 5: target lost until ext4 refuses writes; the monitor recovers the volume
 # The target goes away under a mounted ext4 volume (tgtd killed) until the replacement
 # timeout fails the I/O and the filesystem turns read-only; the target comes back and the node's
 # read-only remount monitor must recover the volume by itself: session logged in, staging and
@@ -17,14 +17,15 @@ tgtd_kill || fail target-down "tgtd did not die on SIGKILL"
 # commands, the journal aborts and the superblock goes read-only.
 i=0
 ro_deadline=$(( SECONDS + E2E_REPLACEMENT_TIMEOUT + 90 ))
-until is_readonly "$STAGING"; do
+until is_readonly "$STAGING" || rejects_writes "$STAGING"; do
   [ "$SECONDS" -lt "$ro_deadline" ] ||
     fail goes-readonly "$STAGING still writable $(since "$t0")s after the target went away"
   i=$((i + 1))
   timeout 20 sh -c "echo $i > '$TARGET/during-fault-$i' && sync -f '$TARGET'" 2>/dev/null
   sleep 1
 done
-pass goes-readonly "read-only $(since "$t0")s after the target went away"
+how="mount table says ro"; is_readonly "$STAGING" || how="writes fail with EROFS, mount table still says rw"
+pass goes-readonly "$(since "$t0")s after the target went away: $how"
 
 t0=$(now)
 tgtd_start || fail target-back "tgtd did not start again"
@@ -34,10 +35,10 @@ recovered() {
   [ "$(session_count "$IQN")" -eq 1 ] &&
   iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: LOGGED_IN" &&
   ! is_readonly "$STAGING" && ! is_readonly "$TARGET" &&
-  touch "$TARGET/after-recovery" 2>/dev/null && test -f "$STAGING/after-recovery"
+  timeout 20 touch "$TARGET/after-recovery" 2>/dev/null && test -f "$STAGING/after-recovery"
 }
 wait_for "$RECOVERY_DEADLINE" recovered ||
-  fail monitor-recovers "not recovered $(since "$t0")s after the target came back: sessions $(session_count "$IQN"), staging $(mount_info "$STAGING" | cut -d' ' -f4,5), target $(mount_info "$TARGET" | cut -d' ' -f4,5)"
+  fail monitor-recovers "not recovered $(since "$t0")s after the target came back: sessions $(session_count "$IQN"), staging $(mount_info "$STAGING" | cut -d' ' -f4,5), target $(mount_info "$TARGET" | cut -d' ' -f4,5), writes $(rejects_writes "$TARGET" && echo refused || echo "not refused")"
 pass monitor-recovers "writable again $(since "$t0")s after the target came back"
 
 expect_fs_mount data-intact "$STAGING" ext4
