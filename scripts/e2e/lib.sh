@@ -157,11 +157,13 @@ node_args_init() {
     --health-interval "$E2E_HEALTH_INTERVAL"
     --remount true
   )
+  local lacks=()
   set -- "${optional[@]}"
   while [ $# -gt 0 ]; do
     flag=$1 value=$2; shift 2
-    if grep -q -- "$flag\b" <<< "$help"; then args+=("$flag" "$value"); else say "note: this cstor-node has no $flag; not passed"; fi
+    if grep -q -- "$flag\b" <<< "$help"; then args+=("$flag" "$value"); else lacks+=("$flag"); fi
   done
+  [ ${#lacks[@]} -eq 0 ] || say "note: this cstor-node has no ${lacks[*]}; started without them"
   printf '%s\n' "${args[@]}" > "$STATE/node.args"
 }
 

@@ -79,7 +79,7 @@ if [ "$setup_rc" -eq 0 ]; then
     deadline=$(sed -n 's/^# deadline: *\([0-9]*\).*/\1/p' "$file"); deadline=${deadline:-$E2E_SCENARIO_DEADLINE}
     say "== scenario $n: $name (deadline ${deadline}s)"
     t0=$(now)
-    SCEN=$name timeout -k 10 "$deadline" bash -c '. /e2e/config; . /e2e/guest/lib.sh; set -x; . "$1"' \
+    SCEN=$name timeout -k 10 "$deadline" bash -c '. /e2e/config; . /e2e/guest/lib.sh; . "$1"' \
       _ "$file" > "$OUT/scenario-$n-$name.log" 2>&1 < /dev/null
     rc=$?
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then

@@ -24,6 +24,8 @@ until is_readonly "$STAGING" || rejects_writes "$STAGING"; do
   timeout 20 sh -c "echo $i > '$TARGET/during-fault-$i' && sync -f '$TARGET'" 2>/dev/null
   sleep 1
 done
+dev=$(basename "$(readlink -f "$BYPATH")")
+echo "diagnostics: /sys/fs/ext4/$dev/errors_count=$(cat /sys/fs/ext4/$dev/errors_count 2>/dev/null); mountinfo: $(mount_info "$STAGING")"
 how="mount table says ro"; is_readonly "$STAGING" || how="writes fail with EROFS, mount table still says rw"
 pass goes-readonly "$(since "$t0")s after the target went away: $how"
 
