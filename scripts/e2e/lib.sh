@@ -49,10 +49,13 @@ pid_of() { cat "$STATE/$1.pid" 2>/dev/null; }
 tgtadm_() { tgtadm --lld iscsi "$@"; }
 iqn_of() { echo "$IQN_PREFIX:$1"; }
 
+# tgtd_start [LATE]: starts tgtd and defines the registered targets again; with LATE, only LATE
+# seconds after tgtd listens (a target process that is back before its LUN: logins fail meanwhile).
 tgtd_start() {
   setsid tgtd -f --iscsi "portal=$PORTAL" >> "$OUT/tgtd.log" 2>&1 < /dev/null &
   echo $! > "$STATE/tgtd.pid"
   wait_for 30 tgtadm_ --op show --mode sys || return 1
+  [ -n "${1:-}" ] && sleep "$1"
   local f
   for f in "$STATE"/targets/*; do [ -e "$f" ] && { target_define "$(basename "$f")" || return 1; }; done
   return 0

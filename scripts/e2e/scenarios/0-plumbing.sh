@@ -47,13 +47,26 @@ t0=$(now)
 tgtd_kill || fail target-restart "tgtd did not die on SIGKILL"
 wait_for 30 eval 'iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: FAILED\|Internal iscsid Session State: REOPEN\|iSCSI Connection State: TRANSPORT WAIT"' ||
   say "note: the session did not report the lost connection within 30 s"
-tgtd_start || fail target-restart "tgtd did not come back"
-wait_for 60 eval 'iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: LOGGED_IN"' ||
-  fail target-restart "the session did not log in again within 60 s of tgtd's restart"
+# Back the way scenario 5 brings it back: tgtd first, the targets E2E_TARGET_LATE s later. iscsid
+# (open-iscsi 2.1.8) gives up on a session whose relogins failed meanwhile ("can't bind conn ...
+# retcode -107", then "is shutdown"): the session stays FAILED until someone logs out and in again.
+# That is what the node's monitor must do in scenario 5; here it is done by hand, to prove it works.
+tgtd_start "$E2E_TARGET_LATE" || fail target-restart "tgtd did not come back"
+logged_in() { iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: LOGGED_IN"; }
+how="iscsid logged the session in again by itself"
+if ! wait_for 20 logged_in; then
+  timeout 60 iscsiadm -m node -T "$IQN" -p "$PORTAL" --logout > /dev/null 2>&1
+  timeout 60 iscsiadm -m node -T "$IQN" -p "$PORTAL" --login > /dev/null ||
+    fail target-restart "no session 30 s after tgtd's restart, and a manual login failed too"
+  how="iscsid gave up on the session; logout + login brought it back"
+fi
+wait_for 30 logged_in || fail target-restart "the session is not LOGGED_IN 30 s after tgtd's restart"
+wait_for 30 test -b "$BYPATH" || fail target-restart "no $BYPATH after the session came back"
+dev=$(readlink -f "$BYPATH")
 dd if="$dev" of="$STATE/readback" bs=64k count=16 iflag=direct status=none ||
   fail target-restart "$dev is not readable after the session came back"
 cmp "$STATE/pattern" "$STATE/readback" || fail target-restart "reading after reconnection gives other data"
-pass target-restart "session back in $(since "$t0")s"
+pass target-restart "$how; readable after $(since "$t0")s"
 
 t0=$(now)
 iscsiadm -m node -T "$IQN" -p "$PORTAL" --logout > /dev/null || fail logout "iscsiadm --logout failed"

@@ -29,9 +29,12 @@ echo "diagnostics: /sys/fs/ext4/$dev/errors_count=$(cat /sys/fs/ext4/$dev/errors
 how="mount table says ro"; is_readonly "$STAGING" || how="writes fail with EROFS, mount table still says rw"
 pass goes-readonly "$(since "$t0")s after the target went away: $how"
 
+# The target returns the way a restarting cStor target pod does: listening before its LUN is there
+# (E2E_TARGET_LATE s). iscsid gives up on the session meanwhile (see scenario 0's target-restart),
+# so recovering takes a logout and a new login, not just waiting for iscsid.
 t0=$(now)
-tgtd_start || fail target-back "tgtd did not start again"
-pass target-back
+tgtd_start "$E2E_TARGET_LATE" || fail target-back "tgtd did not start again"
+pass target-back "targets defined again ${E2E_TARGET_LATE}s after tgtd listened"
 
 recovered() {
   [ "$(session_count "$IQN")" -eq 1 ] &&
