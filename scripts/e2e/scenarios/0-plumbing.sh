@@ -54,7 +54,7 @@ wait_for 30 eval 'iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session 
 tgtd_start "$E2E_TARGET_LATE" || fail target-restart "tgtd did not come back"
 logged_in() { iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: LOGGED_IN"; }
 how="iscsid logged the session in again by itself"
-if ! wait_for 20 logged_in; then
+if ! wait_for 10 logged_in; then
   timeout 60 iscsiadm -m node -T "$IQN" -p "$PORTAL" --logout > /dev/null 2>&1
   timeout 60 iscsiadm -m node -T "$IQN" -p "$PORTAL" --login > /dev/null ||
     fail target-restart "no session 30 s after tgtd's restart, and a manual login failed too"
