@@ -48,7 +48,7 @@ tgtd_kill || fail target-restart "tgtd did not die on SIGKILL"
 wait_for 30 eval 'iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: FAILED\|Internal iscsid Session State: REOPEN\|iSCSI Connection State: TRANSPORT WAIT"' ||
   say "note: the session did not report the lost connection within 30 s"
 # Back the way scenario 5 brings it back: tgtd first, the targets E2E_TARGET_LATE s later. iscsid
-# (open-iscsi 2.1.8) gives up on a session whose relogins failed meanwhile ("can't bind conn ...
+# (open-iscsi 2.1.8) often gives up on a session whose relogins failed meanwhile ("can't bind conn ...
 # retcode -107", then "is shutdown"): the session stays FAILED until someone logs out and in again.
 # That is what the node's monitor must do in scenario 5; here it is done by hand, to prove it works.
 tgtd_start "$E2E_TARGET_LATE" || fail target-restart "tgtd did not come back"

@@ -30,8 +30,8 @@ how="mount table says ro"; is_readonly "$STAGING" || how="writes fail with EROFS
 pass goes-readonly "$(since "$t0")s after the target went away: $how"
 
 # The target returns the way a restarting cStor target pod does: listening before its LUN is there
-# (E2E_TARGET_LATE s). iscsid gives up on the session meanwhile (see scenario 0's target-restart),
-# so recovering takes a logout and a new login, not just waiting for iscsid.
+# (E2E_TARGET_LATE s). iscsid then usually gives up on the session (see scenario 0's target-restart),
+# so recovering may take a logout and a new login, not just waiting for iscsid.
 t0=$(now)
 tgtd_start "$E2E_TARGET_LATE" || fail target-back "tgtd did not start again"
 pass target-back "targets defined again ${E2E_TARGET_LATE}s after tgtd listened"
