@@ -1,0 +1,59 @@
+# Scenario 5: target lost until ext4 refuses writes; the monitor recovers the volume
+# The target goes away under a mounted ext4 volume (tgtd killed) until the replacement
+# timeout fails the I/O and the filesystem turns read-only; the target comes back and the node's
+# read-only remount monitor must recover the volume by itself: session logged in, staging and
+# target mounts writable again, the data written before the fault intact, volume condition normal.
+# deadline: 420
+
+RECOVERY_DEADLINE=$(( 6 * E2E_HEALTH_INTERVAL + 90 ))
+vol_init pvc-e2e-fault 1G
+step_stage stage ext4
+step_publish publish ext4
+write_data write "$TARGET"; pass write
+
+t0=$(now)
+tgtd_kill || fail target-down "tgtd did not die on SIGKILL"
+# Keep writing so the failed I/O reaches ext4: after the replacement timeout the SCSI layer fails the
+# commands, the journal aborts and the superblock goes read-only.
+i=0
+ro_deadline=$(( SECONDS + E2E_REPLACEMENT_TIMEOUT + 90 ))
+until is_readonly "$STAGING" || rejects_writes "$STAGING"; do
+  [ "$SECONDS" -lt "$ro_deadline" ] ||
+    fail goes-readonly "$STAGING still writable $(since "$t0")s after the target went away"
+  i=$((i + 1))
+  timeout 20 sh -c "echo $i > '$TARGET/during-fault-$i' && sync -f '$TARGET'" 2>/dev/null
+  sleep 1
+done
+dev=$(basename "$(readlink -f "$BYPATH")")
+echo "diagnostics: /sys/fs/ext4/$dev/errors_count=$(cat /sys/fs/ext4/$dev/errors_count 2>/dev/null); mountinfo: $(mount_info "$STAGING")"
+how="mount table says ro"; is_readonly "$STAGING" || how="writes fail with EROFS, mount table still says rw"
+pass goes-readonly "$(since "$t0")s after the target went away: $how"
+
+# The target returns the way a restarting cStor target pod does: listening before its LUN is there
+# (E2E_TARGET_LATE s). iscsid then usually gives up on the session (see scenario 0's target-restart),
+# so recovering may take a logout and a new login, not just waiting for iscsid.
+t0=$(now)
+tgtd_start "$E2E_TARGET_LATE" || fail target-back "tgtd did not start again"
+pass target-back "targets defined again ${E2E_TARGET_LATE}s after tgtd listened"
+
+recovered() {
+  [ "$(session_count "$IQN")" -eq 1 ] &&
+  iscsiadm -m session -P 1 2>/dev/null | grep -q "iSCSI Session State: LOGGED_IN" &&
+  ! is_readonly "$STAGING" && ! is_readonly "$TARGET" &&
+  timeout 20 touch "$TARGET/after-recovery" 2>/dev/null && test -f "$STAGING/after-recovery"
+}
+wait_for "$RECOVERY_DEADLINE" recovered ||
+  fail monitor-recovers "not recovered $(since "$t0")s after the target came back: sessions $(session_count "$IQN"), staging $(mount_info "$STAGING" | cut -d' ' -f4,5), target $(mount_info "$TARGET" | cut -d' ' -f4,5), writes $(rejects_writes "$TARGET" && echo refused || echo "not refused")"
+pass monitor-recovers "writable again $(since "$t0")s after the target came back"
+
+expect_fs_mount data-intact "$STAGING" ext4
+expect_fs_mount data-intact "$TARGET" ext4
+verify_data data-intact "$TARGET"; pass data-intact
+condition_normal() {
+  csi node stats --volume-id "$VOL" --volume-path "$TARGET" --staging-path "$STAGING" --json &&
+  [ "$(jq -r '.volume_condition.abnormal // false' <<< "$CSI_OUT")" = false ]
+}
+wait_for $(( 2 * E2E_HEALTH_INTERVAL + 30 )) condition_normal   # the condition may lag the recovery by a sweep
+stats_ok condition-normal "$TARGET"; pass condition-normal
+step_unpublish unpublish
+step_unstage unstage
