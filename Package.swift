@@ -129,6 +129,7 @@ let package = Package(
             name: "KubernetesTests",
             dependencies: [
                 "CStorCore", "CSITestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -5,8 +5,10 @@ public struct KubeAPIFault: Sendable {
         case status(code: Int, reason: String, message: String, retryAfter: Int?)
         /// Never answer; the request hangs until the client gives up and closes the connection.
         case hang
-        /// Close the connection without answering.
+        /// Close the connection without answering (the request is not processed).
         case closeConnection
+        /// Process the request, then close the connection without answering (a lost answer).
+        case dropResponse
         /// Serve the watch, but cut the connection (without ending the chunked body) after this
         /// many events.
         case dropWatch(afterEvents: Int)
@@ -56,6 +58,14 @@ public struct KubeAPIFault: Sendable {
 
     public static func hang(verb: String? = nil, path: String? = nil, times: Int = 1) -> KubeAPIFault {
         KubeAPIFault(verb: verb, pathContains: path, action: .hang, times: times)
+    }
+
+    public static func dropResponse(verb: String? = nil, path: String? = nil, times: Int = 1) -> KubeAPIFault {
+        KubeAPIFault(verb: verb, pathContains: path, action: .dropResponse, times: times)
+    }
+
+    public static func closeConnection(verb: String? = nil, path: String? = nil, times: Int = 1) -> KubeAPIFault {
+        KubeAPIFault(verb: verb, pathContains: path, action: .closeConnection, times: times)
     }
 
     public static func dropWatch(path: String? = nil, afterEvents: Int, times: Int = 1) -> KubeAPIFault {

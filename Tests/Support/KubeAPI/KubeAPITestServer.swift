@@ -261,6 +261,7 @@ public final class KubeAPITestServer: Sendable {
         }
 
         var dropAfter: Int?
+        var dropResponse = false
         switch takeFault(verb: verb, path: path) {
         case .status(let code, let reason, let message, let retryAfter)?:
             record(code)
@@ -276,6 +277,8 @@ public final class KubeAPITestServer: Sendable {
             return false
         case .dropWatch(let events)?:
             dropAfter = events
+        case .dropResponse?:
+            dropResponse = true
         case nil:
             break
         }
@@ -283,6 +286,7 @@ public final class KubeAPITestServer: Sendable {
         switch route(target, verb: verb, method: head.method, query: query, body: body, contentType: head.headers.first(name: "Content-Type")) {
         case .response(let response):
             record(response.status)
+            if dropResponse { return false }
             try await write(response, to: outbound)
             return true
         case .watch(let stream, let id, let timeout):
