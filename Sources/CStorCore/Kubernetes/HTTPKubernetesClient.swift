@@ -36,9 +36,9 @@ public final class HTTPKubernetesClient: KubernetesClient {
         self.tokens = BearerTokenProvider(configuration.credentials)
         self.limiter = TokenBucket(rate: configuration.queriesPerSecond, burst: configuration.burst)
         let tls = try Self.tlsConfiguration(configuration)
+        let connect = Self.timeAmount(Swift.min(configuration.connectTimeout, configuration.requestTimeout))
         var httpConfiguration = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: nil))
+            tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: connect, read: nil))
         httpConfiguration.httpVersion = .automatic
         self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
     }
@@ -336,9 +336,9 @@ public final class HTTPKubernetesClient: KubernetesClient {
         switch failure.kind {
         case .tooManyRequests:
             retry = true
-        case .serverError, .timeout:
+        case .serverError:
             retry = call.retry == .idempotent
-        case .transport:
+        case .timeout, .transport:
             retry = !Self.isTLSFailure(failure.underlying) && (!processed || call.retry == .idempotent)
         default:
             retry = false
@@ -460,8 +460,11 @@ public final class HTTPKubernetesClient: KubernetesClient {
     private func transportError(_ error: any Error, _ call: Call) -> KubernetesError {
         if let client = error as? HTTPClientError {
             switch client {
-            case .deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout, .getConnectionFromPoolTimeout,
-                .tlsHandshakeTimeout:
+            case .connectTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:
+                return KubernetesError(
+                    .timeout, "could not connect to the API server \(configuration.server) within \(configuration.connectTimeout)",
+                    operation: call.operation, underlying: error)
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
                 return KubernetesError(
                     .timeout, "no answer from the API server \(configuration.server) within \(configuration.requestTimeout)",
                     operation: call.operation, underlying: error)

@@ -37,6 +37,9 @@ public struct KubernetesConfiguration: Sendable {
     public var burst: Int = 30
     /// How long one request may take (watches excepted).
     public var requestTimeout: Duration = .seconds(30)
+    /// How long the client keeps trying to open a connection (AsyncHTTPClient retries a refused
+    /// connection or a failed TLS handshake until then), at most `requestTimeout`.
+    public var connectTimeout: Duration = .seconds(5)
     /// How often a failed request that is safe to repeat is tried in all.
     public var maxAttempts: Int = 5
     /// The first backoff between attempts; it doubles up to `maxBackoff`.

@@ -122,6 +122,9 @@ public final class KubeAPIStore: Sendable {
         var compactedRevision = 0
         var watchers: [Int: Watcher] = [:]
         var nextWatcherID = 0
+        /// Watches started by clients (not in-process subscriptions), and who waits for that count.
+        var watchesStarted = 0
+        var startListeners: [Int: AsyncStream<Int>.Continuation] = [:]
     }
 
     private let state: Mutex<State>
@@ -597,7 +600,7 @@ public final class KubeAPIStore: Sendable {
     /// ERROR event that ends the stream.
     public func watch(
         _ resource: KubernetesResource, namespace: String?, resourceVersion: String?, labelSelector: String?,
-        fieldSelector: String?, bookmarks: Bool, goneAsHTTPStatus: Bool = false
+        fieldSelector: String?, bookmarks: Bool, goneAsHTTPStatus: Bool = false, inProcess: Bool = false
     ) -> Result<(stream: AsyncStream<KubeAPIWatchEvent>, id: Int), KubeAPIResponse> {
         let labels: LabelSelector
         let fields: FieldSelector?
@@ -642,6 +645,12 @@ public final class KubeAPIStore: Sendable {
             let id = state.nextWatcherID
             state.nextWatcherID += 1
             state.watchers[id] = watcher
+            if !inProcess {
+                state.watchesStarted += 1
+                for listener in state.startListeners.values {
+                    listener.yield(state.watchesStarted)
+                }
+            }
             return .success(id)
         }
         switch result {
@@ -661,9 +670,44 @@ public final class KubeAPIStore: Sendable {
     /// The changes of a resource for an in-process consumer (the simulated operator): what exists
     /// as ADDED, then every change.
     public func subscribe(_ resource: KubernetesResource, namespace: String? = nil) -> AsyncStream<KubeAPIWatchEvent> {
-        switch watch(resource, namespace: namespace, resourceVersion: nil, labelSelector: nil, fieldSelector: nil, bookmarks: false) {
+        switch watch(
+            resource, namespace: namespace, resourceVersion: nil, labelSelector: nil, fieldSelector: nil, bookmarks: false,
+            inProcess: true)
+        {
         case .success(let watch): return watch.stream
         case .failure: return AsyncStream { $0.finish() }
+        }
+    }
+
+    /// Waits until clients have started `count` watches in all (counting from the start of the
+    /// store), following the registrations instead of polling.
+    public func waitForWatches(started count: Int, timeout: Duration = .seconds(10)) async throws {
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let id = state.withLock { state -> Int in
+            let id = state.nextWatcherID
+            state.nextWatcherID += 1
+            state.startListeners[id] = continuation
+            continuation.yield(state.watchesStarted)
+            return id
+        }
+        defer {
+            _ = state.withLock { state in state.startListeners.removeValue(forKey: id) }
+            continuation.finish()
+        }
+        let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await started in stream where started >= count { return true }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        guard reached else {
+            throw TestFailure("fewer than \(count) watches started within \(timeout) (\(state.withLock { $0.watchesStarted }))")
         }
     }
 

@@ -85,6 +85,7 @@ public final class KubeAPITestServer: Sendable {
         configuration.initialBackoff = .milliseconds(20)
         configuration.maxBackoff = .milliseconds(200)
         configuration.requestTimeout = .seconds(10)
+        configuration.connectTimeout = .seconds(2)
         configuration.queriesPerSecond = 1000
         configuration.burst = 1000
         return configuration
