@@ -43,31 +43,35 @@ struct OperatorTests {
         }
     }
 
-    @Test("The CV goes through Init before Healthy, after the configured delay")
+    @Test("The CV goes through Init before Healthy")
     func initThenHealthy() async throws {
-        try await withOperator(SimulatedCVCOperator.Options(healthyDelay: .milliseconds(400))) { _, client, _ in
+        try await withOperator { server, client, _ in
+            let watch = client.watch(CStorVolume.self, namespace: namespace)
+            async let events = collect(2, from: watch)
+            try await server.store.waitForWatches(started: 1)
             _ = try await client.create(makeCVC("pvc-1"))
-            let initial = try await client.waitFor(CStorVolume.self, name: "pvc-1", namespace: namespace, timeout: .seconds(10)) { _ in true }
-            #expect(initial.phase == .initializing)
-            _ = try await client.waitFor(CStorVolume.self, name: "pvc-1", namespace: namespace, timeout: .seconds(10)) { $0.phase == .healthy }
+            let seen = try await events
+            #expect(summary(seen) == ["ADDED pvc-1", "MODIFIED pvc-1"])
+            #expect(seen.map { $0.object?.phase } == [.initializing, .healthy])
         }
     }
 
     @Test("An expansion raises CV and CVC capacity after a Resizing condition")
     func expands() async throws {
-        try await withOperator(SimulatedCVCOperator.Options(expansionDelay: .milliseconds(300))) { _, client, _ in
+        try await withOperator { _, client, _ in
             _ = try await client.create(makeCVC("pvc-1", size: "5Gi"))
             _ = try await client.waitFor(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, timeout: .seconds(10)) { $0.phase == .bound }
+            let before = try await client.listAll(CStorVolumeConfig.self, namespace: namespace)
+            let watch = client.watch(CStorVolumeConfig.resource, as: CStorVolumeConfig.self, namespace: namespace, after: before)
             _ = try await client.mergePatch(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, ["spec": ["capacity": ["storage": "10Gi"]]])
             let ten = try Quantity(parsing: "10Gi")
-            let resizing = try await client.waitFor(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, timeout: .seconds(10)) {
-                $0.status?.condition?.contains { $0.type == "Resizing" } == true
-            }
-            #expect(resizing.actualStorage == (try Quantity(parsing: "5Gi")))
-            let done = try await client.waitFor(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, timeout: .seconds(10)) {
-                $0.actualStorage == ten
-            }
-            #expect(done.status?.condition == nil)
+            // Requested, Resizing, done.
+            let seen = try await collect(3, from: watch).compactMap(\.object)
+            #expect(seen.map(\.requestedStorage) == [ten, ten, ten])
+            #expect(seen[1].status?.condition?.map(\.type) == ["Resizing"])
+            #expect(seen[1].actualStorage == (try Quantity(parsing: "5Gi")))
+            #expect(seen[2].actualStorage == ten)
+            #expect(seen[2].status?.condition == nil)
             let volume = try await client.get(CStorVolume.self, name: "pvc-1", namespace: namespace)
             #expect(volume.spec.capacity == ten)
             #expect(volume.status?.capacity == ten)

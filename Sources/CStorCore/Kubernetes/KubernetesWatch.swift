@@ -47,6 +47,9 @@ public struct KubernetesWatch<Object: KubernetesObject>: AsyncSequence, Sendable
         var pending: [WatchEvent<Object>] = []
         var connection: (any AsyncIteratorProtocol<WatchEvent<Object>, any Error>)?
         var failures = 0
+        /// The server's Retry-After of the last failure, which wins over the backoff.
+        var retryAfter: Duration?
+        var eventsOnConnection = 0
 
         init(watch: KubernetesWatch) {
             self.watch = watch
@@ -65,14 +68,15 @@ public struct KubernetesWatch<Object: KubernetesObject>: AsyncSequence, Sendable
                 }
                 try Task.checkCancellation()
                 if failures > 0 {
-                    try await Task.sleep(for: watch.retryDelay.delay(afterFailures: failures))
+                    try await Task.sleep(for: retryAfter ?? watch.retryDelay.delay(afterFailures: failures))
+                    retryAfter = nil
                 }
                 if needsList {
                     do {
                         try await relist()
                         failures = 0
                     } catch let error as KubernetesError where Self.isTransient(error) {
-                        failures += 1
+                        failed(error)
                     }
                     continue
                 }
@@ -83,20 +87,24 @@ public struct KubernetesWatch<Object: KubernetesObject>: AsyncSequence, Sendable
                         let sequence = try await watch.client.watchConnection(
                             watch.resource, as: Object.self, namespace: watch.namespace, options: options)
                         connection = sequence.makeAsyncIterator()
+                        eventsOnConnection = 0
                     } catch let error as KubernetesError where error.kind == .gone {
                         needsList = true
                     } catch let error as KubernetesError where Self.isTransient(error) {
-                        failures += 1
+                        failed(error)
                     }
                     continue
                 }
                 do {
                     guard let event = try await connection?.next() else {
-                        // The server closed the watch (its timeout): reconnect from where we are.
+                        // The server closed the watch (its timeout): reconnect from where we are,
+                        // at once unless it keeps closing without a single event.
                         connection = nil
+                        if eventsOnConnection == 0 { failures += 1 }
                         continue
                     }
                     failures = 0
+                    eventsOnConnection += 1
                     record(event)
                     return event
                 } catch let error as KubernetesError where error.kind == .gone {
@@ -104,7 +112,7 @@ public struct KubernetesWatch<Object: KubernetesObject>: AsyncSequence, Sendable
                     needsList = true
                 } catch let error as KubernetesError where Self.isTransient(error) {
                     connection = nil
-                    failures += 1
+                    failed(error)
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch let error as KubernetesError {
@@ -116,6 +124,11 @@ public struct KubernetesWatch<Object: KubernetesObject>: AsyncSequence, Sendable
                     failures += 1
                 }
             }
+        }
+
+        private mutating func failed(_ error: KubernetesError) {
+            failures += 1
+            retryAfter = error.retryAfter
         }
 
         static func isTransient(_ error: KubernetesError) -> Bool {
