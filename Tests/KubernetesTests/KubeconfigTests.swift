@@ -158,6 +158,22 @@ struct KubeconfigTests {
         #expect(try loadError(noServer)?.message.contains("has no server") == true)
     }
 
+    @Test("Settings the client does not support are reported as warnings and logged when the client starts")
+    func warnings() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("config").path
+            try Self.kubeconfig(
+                server: "https://10.0.0.1:6443", cluster: ["tls-server-name: api.internal", "proxy-url: http://proxy:3128"],
+                user: ["token: t"]
+            ).write(toFile: path, atomically: true, encoding: .utf8)
+            let configuration = try KubernetesConfiguration.kubeconfig(path: path)
+            #expect(configuration.warnings.count == 2)
+            let logs = LogCapture()
+            try await HTTPKubernetesClient.withClient(configuration: configuration, logger: logs.logger) { _ in }
+            #expect(logs.lines.filter { $0.level == .warning && $0.message.contains("tls-server-name") }.count == 1)
+        }
+    }
+
     @Test("Several kubeconfig files merge: the first to define a name or current-context wins")
     func mergedFiles() async throws {
         try await withTemporaryDirectory { directory in

@@ -200,6 +200,25 @@ struct ModelTests {
         #expect(try JSONValue(encoding: cv)[path: ["status", "phase"]] == "Recreate")
     }
 
+    @Test("JSON values keep 64-bit integers, booleans, nulls and nesting exactly")
+    func jsonValues() throws {
+        let text = #"{"big":9007199254740993,"flag":true,"none":null,"real":0.25,"list":[1,"a",{"b":false}]}"#
+        let value = try JSONValue(json: Data(text.utf8))
+        #expect(value["big"] == .int(9_007_199_254_740_993))
+        #expect(value["flag"] == .bool(true))
+        #expect(value["none"] == .null)
+        #expect(value["real"] == .double(0.25))
+        #expect(value.jsonString == #"{"big":9007199254740993,"flag":true,"list":[1,"a",{"b":false}],"none":null,"real":0.25}"#)
+    }
+
+    @Test("Timestamps keep the server's text and read as dates")
+    func timestamps() throws {
+        #expect(KubernetesTime(Date(timeIntervalSince1970: 86_400 + 3_661)).rawValue == "1970-01-02T01:01:01Z")
+        #expect(KubernetesTime(rawValue: "2024-05-01T10:00:00Z").date == Date(timeIntervalSince1970: 1_714_557_600))
+        #expect(KubernetesTime(rawValue: "2024-05-01T10:00:00.123456Z").date != nil)
+        #expect(KubernetesTime(rawValue: "yesterday").date == nil)
+    }
+
     @Test("A new CVC encodes only what was set, with apiVersion and kind")
     func newObjectEncoding() throws {
         let cvc = makeCVC("pvc-1")

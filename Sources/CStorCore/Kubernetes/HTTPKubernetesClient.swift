@@ -29,7 +29,10 @@ public final class HTTPKubernetesClient: KubernetesClient {
     /// The largest response body read into memory (a list of thousands of objects fits).
     static let maxResponseBytes = 256 << 20
 
-    public init(configuration: KubernetesConfiguration, logger: Logger, observer: KubernetesRequestObserver? = nil) throws {
+    public init(
+        configuration: KubernetesConfiguration, logger: Logger, observer: KubernetesRequestObserver? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         self.observer = observer
@@ -40,15 +43,20 @@ public final class HTTPKubernetesClient: KubernetesClient {
         var httpConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: connect, read: nil))
         httpConfiguration.httpVersion = .automatic
-        self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: httpConfiguration)
+        self.http = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: httpConfiguration)
+        for warning in configuration.warnings {
+            logger.warning("kubernetes configuration: \(warning)", metadata: ["source": .string(configuration.source)])
+        }
     }
 
     /// Runs `body` with a client and shuts the client down afterwards.
     public static func withClient<T>(
         configuration: KubernetesConfiguration, logger: Logger, observer: KubernetesRequestObserver? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ body: (HTTPKubernetesClient) async throws -> T
     ) async throws -> T {
-        let client = try HTTPKubernetesClient(configuration: configuration, logger: logger, observer: observer)
+        let client = try HTTPKubernetesClient(
+            configuration: configuration, logger: logger, observer: observer, eventLoopGroup: eventLoopGroup)
         do {
             let result = try await body(client)
             try await client.shutdown()
@@ -534,37 +542,39 @@ public final class HTTPKubernetesClient: KubernetesClient {
             base.warning("kubernetes API call failed", metadata: metadata)
         }
     }
-}
 
-/// The parts of a list answer the client reads.
-struct ListEnvelope<Object: Decodable>: Decodable {
-    var items: [Object]?
-    var metadata: ListMeta?
+    // MARK: - Wire types
 
-    struct ListMeta: Decodable {
-        var resourceVersion: String?
-        var continueToken: String?
-        var remainingItemCount: Int?
+    /// The parts of a list answer the client reads.
+    struct ListEnvelope<Object: Decodable>: Decodable {
+        var items: [Object]?
+        var metadata: ListMeta?
 
-        enum CodingKeys: String, CodingKey {
-            case resourceVersion
-            case continueToken = "continue"
-            case remainingItemCount
+        struct ListMeta: Decodable {
+            var resourceVersion: String?
+            var continueToken: String?
+            var remainingItemCount: Int?
+
+            enum CodingKeys: String, CodingKey {
+                case resourceVersion
+                case continueToken = "continue"
+                case remainingItemCount
+            }
         }
     }
-}
 
-/// The answer to a delete: a Status, or the object.
-struct DeleteAnswer: Decodable {
-    var kind: String?
-    var metadata: ObjectMeta?
-}
+    /// The answer to a delete: a Status, or the object.
+    struct DeleteAnswer: Decodable {
+        var kind: String?
+        var metadata: ObjectMeta?
+    }
 
-/// A discovery document (`APIResourceList`).
-struct APIResourceList: Decodable {
-    var resources: [Resource]?
+    /// A discovery document (`APIResourceList`).
+    struct APIResourceList: Decodable {
+        var resources: [Resource]?
 
-    struct Resource: Decodable {
-        var name: String
+        struct Resource: Decodable {
+            var name: String
+        }
     }
 }

@@ -4,6 +4,18 @@
 ///
 /// Every failure is a `KubernetesError` (switch on `kind`), except `CancellationError` when the
 /// calling task is cancelled.
+///
+/// ```swift
+/// guard let configuration = try options.configuration() else { /* no cluster: local engine */ }
+/// try await HTTPKubernetesClient.withClient(configuration: configuration, logger: logger) { client in
+///     _ = try await client.create(cvc)                       // .alreadyExists on a retried CreateVolume
+///     let bound = try await client.waitFor(CStorVolumeConfig.self, name: pv, namespace: ns, timeout: .seconds(60)) {
+///         $0.phase == .bound
+///     }
+///     _ = try await client.delete(CStorVolumeConfig.self, name: pv, namespace: ns)   // .markedForDeletion
+///     try await client.waitForDeletion(CStorVolumeConfig.self, name: pv, namespace: ns, timeout: .seconds(60))
+/// }
+/// ```
 public protocol KubernetesClient: Sendable {
     /// GET one object.
     func get<Object: KubernetesObject>(

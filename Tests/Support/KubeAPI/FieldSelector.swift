@@ -9,9 +9,14 @@ public struct FieldSelector: Sendable, Hashable {
         public var negated: Bool
     }
 
+    /// Why a field selector was refused (the server answers 400).
+    public struct ParseError: Error, Sendable {
+        public var message: String
+    }
+
     public var requirements: [Requirement]
 
-    public init(parsing text: String) throws(FieldSelectorError) {
+    public init(parsing text: String) throws(ParseError) {
         var requirements: [Requirement] = []
         for term in text.split(separator: ",", omittingEmptySubsequences: true) {
             let term = String(term).trimmingWhitespace()
@@ -23,7 +28,7 @@ public struct FieldSelector: Sendable, Hashable {
             } else if let range = term.range(of: "=") {
                 (path, value, negated) = (term[..<range.lowerBound], term[range.upperBound...], false)
             } else {
-                throw FieldSelectorError(message: "invalid field selector term \"\(term)\": expected =, == or !=")
+                throw ParseError(message: "invalid field selector term \"\(term)\": expected =, == or !=")
             }
             requirements.append(
                 Requirement(path: String(path).trimmingWhitespace(), value: String(value).trimmingWhitespace(), negated: negated))
@@ -47,11 +52,6 @@ public struct FieldSelector: Sendable, Hashable {
             (Self.text(at: requirement.path, in: object) == requirement.value) != requirement.negated
         }
     }
-}
-
-/// Why a field selector was refused (the server answers 400).
-public struct FieldSelectorError: Error, Sendable {
-    public var message: String
 }
 
 extension String {
