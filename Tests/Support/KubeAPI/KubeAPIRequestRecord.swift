@@ -1,0 +1,10 @@
+/// One request the test API server received.
+public struct KubeAPIRequestRecord: Sendable, Hashable {
+    public var method: String
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `discovery` or `other`.
+    public var verb: String
+    public var path: String
+    public var query: [String: String]
+    /// The status the server answered (200 for a watch it served).
+    public var status: Int
+}
