@@ -8,7 +8,7 @@ struct CSICtl: AsyncParsableCommand {
         commandName: "csictl",
         abstract: "Call a CSI plugin's Identity, Controller and Node services from the command line.",
         version: BuildInfo.version,
-        subcommands: [IdentityCommand.self])
+        subcommands: [IdentityCommand.self, ControllerCommand.self, NodeCommand.self])
 }
 
 /// Flags every csictl command shares.
