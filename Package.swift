@@ -72,6 +72,7 @@ let package = Package(
                 "CStorCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -123,6 +124,11 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: ["cstor-node", "CStorCore", "CSITestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CStorEngineTests",
+            dependencies: ["CStorCore", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

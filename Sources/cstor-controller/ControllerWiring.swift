@@ -2,6 +2,7 @@ import CStorCore
 import Foundation
 import Logging
 import NIOPosix
+import ServiceLifecycle
 
 /// Builds the controller's pieces from its flags: the only place that knows which engine and
 /// which real implementations stand behind the seams.
@@ -9,6 +10,7 @@ struct ControllerWiring {
     let engine: any VolumeEngine
     let identity: IdentityService
     let controller: ControllerService
+    let background: [any Service]
     let eventLoopGroup: MultiThreadedEventLoopGroup
 
     struct StartupError: Error, CustomStringConvertible {
@@ -17,15 +19,33 @@ struct ControllerWiring {
 
     init(command: ControllerCommand, logger: Logger) throws {
         eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let choice = command.engine ?? .local
+        // The cstor engine in a cluster (or with a kubeconfig); the local one anywhere else.
+        let choice = command.engine ?? (command.kubernetes.hasConfiguration() ? .cstor : .local)
         switch choice {
         case .local:
             guard let directory = PathRules.normalizedAbsolute(command.stateDir) else {
                 throw StartupError(description: "--state-dir \(command.stateDir) is not a clean absolute path")
             }
             engine = try LocalEngine(stateDirectory: directory, logger: logger)
+            background = []
         case .cstor:
-            throw StartupError(description: "the cstor engine needs the Kubernetes client")
+            guard let configuration = try command.kubernetes.configuration() else {
+                throw StartupError(
+                    description: "the cstor engine needs the Kubernetes API: run in a cluster, or pass --kubeconfig (or set KUBECONFIG)")
+            }
+            let client = try HTTPKubernetesClient(
+                configuration: configuration, logger: logger,
+                observer: command.common.metricsAddress.isEmpty ? nil : KubernetesAPIMetrics.observer,
+                eventLoopGroup: eventLoopGroup)
+            logger.notice(
+                "using the Kubernetes API", metadata: ["server": .string(configuration.server), "source": .string(configuration.source)])
+            engine = CStorEngine(
+                client: client, target: GRPCSnapshotTarget(port: command.targetSnapshotPort),
+                settings: .init(
+                    namespace: command.resolvedNamespace, provisionTimeout: .seconds(command.provisionTimeout),
+                    expandTimeout: .seconds(command.expandTimeout), snapshotTimeout: .seconds(command.snapshotTimeout)),
+                logger: logger)
+            background = [ClientShutdown(client: client)]
         }
         let engine = self.engine
         controller = ControllerService(
@@ -39,4 +59,17 @@ struct ControllerWiring {
             logger: logger,
             readiness: { await engine.readiness() })
     }
+}
+
+/// Closes the Kubernetes client's connections when the process shuts down (after the CSI server
+/// stopped: services stop in reverse order).
+struct ClientShutdown: Service, CustomStringConvertible {
+    let client: HTTPKubernetesClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+
+    var description: String { "KubernetesClient" }
 }

@@ -7,4 +7,6 @@ public struct KubeAPIRequestRecord: Sendable, Hashable {
     public var query: [String: String]
     /// The status the server answered (200 for a watch it served).
     public var status: Int
+    /// The request body as text (empty for a GET).
+    public var body: String = ""
 }

@@ -250,7 +250,10 @@ public final class KubeAPITestServer: Sendable {
         let verb = target.verb(method: head.method, query: query)
         func record(_ status: Int) {
             log.withLock {
-                $0.append(KubeAPIRequestRecord(method: head.method.rawValue, verb: verb, path: path, query: query, status: status))
+                $0.append(
+                    KubeAPIRequestRecord(
+                        method: head.method.rawValue, verb: verb, path: path, query: query, status: status,
+                        body: String(buffer: body)))
             }
         }
 

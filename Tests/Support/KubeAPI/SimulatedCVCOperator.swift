@@ -32,16 +32,20 @@ public final class SimulatedCVCOperator: Sendable {
         public var healthyDelay: Duration
         public var expansionDelay: Duration
         public var failure: Failure
+        /// The targetIP every CV gets (e.g. 127.0.0.1 where a test snapshot target listens);
+        /// nil gives each CV its own cluster IP.
+        public var targetAddress: String?
 
         public init(
             namespace: String = "openebs", bindDelay: Duration = .milliseconds(20), healthyDelay: Duration = .milliseconds(20),
-            expansionDelay: Duration = .milliseconds(20), failure: Failure = .none
+            expansionDelay: Duration = .milliseconds(20), failure: Failure = .none, targetAddress: String? = nil
         ) {
             self.namespace = namespace
             self.bindDelay = bindDelay
             self.healthyDelay = healthyDelay
             self.expansionDelay = expansionDelay
             self.failure = failure
+            self.targetAddress = targetAddress
         }
     }
 
@@ -55,15 +59,23 @@ public final class SimulatedCVCOperator: Sendable {
     private let busy = Locked<[String: Bool]>([:])
     private let counter = Locked<Int>(0)
 
+    private let resyncs: AsyncStream<Void>
+    private let resyncRequests: AsyncStream<Void>.Continuation
+
     public init(store: KubeAPIStore, options: Options = Options()) {
         self.store = store
         self.settings = Locked(options)
+        (resyncs, resyncRequests) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The current options; change them at run time (e.g. `operator.options.failure = .neverBind`).
+    /// A change makes the operator look at every CVC again, like the real one's periodic resync.
     public var options: Options {
         get { settings.value }
-        set { settings.value = newValue }
+        set {
+            settings.value = newValue
+            resyncRequests.yield()
+        }
     }
 
     public var namespace: String { settings.value.namespace }
@@ -82,9 +94,22 @@ public final class SimulatedCVCOperator: Sendable {
 
     /// Follows the CVCs of the namespace until the task is cancelled.
     public func run() async {
+        let (names, found) = AsyncStream.makeStream(of: String.self)
         await withDiscardingTaskGroup { group in
-            for await event in store.subscribe(.cstorVolumeConfigs, namespace: namespace) {
-                guard let name = event.object[path: ["metadata", "name"]]?.stringValue, claim(name) else { continue }
+            group.addTask {
+                for await event in self.store.subscribe(.cstorVolumeConfigs, namespace: self.namespace) {
+                    if let name = event.object[path: ["metadata", "name"]]?.stringValue { found.yield(name) }
+                }
+                found.finish()
+            }
+            group.addTask {
+                for await _ in self.resyncs {
+                    for object in self.store.objects(.cstorVolumeConfigs, namespace: self.namespace) {
+                        if let name = object[path: ["metadata", "name"]]?.stringValue { found.yield(name) }
+                    }
+                }
+            }
+            for await name in names where claim(name) {
                 group.addTask { await self.reconcileWhileChanged(name) }
             }
         }
@@ -164,7 +189,7 @@ public final class SimulatedCVCOperator: Sendable {
         let replicas = cvc.spec.provision?.replicaCount ?? 1
         var volume = store.object(CStorVolume.self, namespace: namespace, name: name)
         if volume == nil {
-            let address = nextClusterIP()
+            let address = options.targetAddress ?? nextClusterIP()
             volume = try store.create(
                 CStorVolume(
                     metadata: ObjectMeta(

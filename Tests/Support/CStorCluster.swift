@@ -1,0 +1,170 @@
+import CStorCore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Synchronization
+
+/// The cstor engine's world in one process: a kube-apiserver-like test server over HTTPS, the
+/// simulated cvc-operator, a stand-in for the volume targets' snapshot service, and the real
+/// controller binary talking to all of them through a kubeconfig, as in a cluster.
+public final class CStorCluster: @unchecked Sendable {
+    public let server: KubeAPITestServer
+    public let operatorSimulator: SimulatedCVCOperator
+    public let target: TestSnapshotTarget
+    public let directory: TemporaryDirectory
+    public let kubeconfig: String
+    public var socket: String { directory.file("controller.sock") }
+    public private(set) var controller: PluginProcess?
+    public let namespace = "openebs"
+
+    init(server: KubeAPITestServer, operatorSimulator: SimulatedCVCOperator, target: TestSnapshotTarget) throws {
+        self.server = server
+        self.operatorSimulator = operatorSimulator
+        self.target = target
+        directory = try TemporaryDirectory(prefix: "cstor")
+        kubeconfig = directory.file("kubeconfig")
+        let ca = server.pki.map { Data($0.caPEM).base64EncodedString() } ?? ""
+        let yaml = """
+            apiVersion: v1
+            kind: Config
+            current-context: test
+            clusters:
+            - name: test
+              cluster:
+                server: \(server.baseURL)
+                certificate-authority-data: \(ca)
+            users:
+            - name: test
+              user:
+                token: \(server.token ?? "")
+            contexts:
+            - name: test
+              context:
+                cluster: test
+                user: test
+            """
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: kubeconfig))
+    }
+
+    /// Starts (or restarts) the controller on the cstor engine.
+    public func startController(_ extra: [String] = [], environment: [String: String] = [:]) async throws {
+        let process = try PluginProcess(
+            binary: "cstor-controller", socketPath: socket,
+            arguments: [
+                "--engine", "cstor", "--kubeconfig", kubeconfig, "--namespace", namespace,
+                "--target-snapshot-port", "\(target.port)", "--provision-timeout", "5", "--expand-timeout", "5",
+                "--snapshot-timeout", "5",
+            ] + extra,
+            logDirectory: directory.url, environment: environment)
+        controller = process
+        try await process.waitUntilServing()
+    }
+
+    public func client<T: Sendable>(_ body: (Csi_V1_Controller.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        try await withCSIClient(socket: socket) { try await body(Csi_V1_Controller.Client(wrapping: $0)) }
+    }
+
+    /// Nodes and a pool cluster of three ONLINE pools with 10 GiB free each.
+    public func createFixtures() throws {
+        for node in ["node-1", "node-2", "node-3"] {
+            _ = try server.store.create(Node(metadata: ObjectMeta(name: node)))
+        }
+        try operatorSimulator.createPoolCluster(
+            "cspc-test", nodes: ["node-1", "node-2", "node-3"], free: try Quantity(parsing: "10Gi"),
+            total: try Quantity(parsing: "20Gi"))
+    }
+}
+
+/// Runs `body` with the whole cStor test world started (controller included); the controller's
+/// log is attached to a failure.
+public func withCStorCluster(
+    operatorOptions: SimulatedCVCOperator.Options = .init(targetAddress: "127.0.0.1"),
+    controllerArguments: [String] = [], _ body: (CStorCluster) async throws -> Void
+) async throws {
+    try await KubeAPITestServer.with(.init(tls: true)) { server in
+        try await SimulatedCVCOperator.with(store: server.store, options: operatorOptions) { operatorSimulator in
+            try await TestSnapshotTarget.with { target in
+                let cluster = try CStorCluster(server: server, operatorSimulator: operatorSimulator, target: target)
+                do {
+                    try cluster.createFixtures()
+                    try await cluster.startController(controllerArguments)
+                    try await body(cluster)
+                } catch {
+                    let log = cluster.controller?.logText() ?? ""
+                    _ = try? await cluster.controller?.stop(signal: SIGKILL)
+                    throw TestFailure("\(error)\n--- controller log ---\n\(log.suffix(6000))")
+                }
+                _ = try? await cluster.controller?.stop()
+            }
+        }
+    }
+}
+
+/// Stands in for istgt's snapshot service (`v1alpha1.RunSnapCommand`): records calls and answers
+/// like a target, `ERR` texts included when told to fail.
+public final class TestSnapshotTarget: V1alpha1_RunSnapCommand.SimpleServiceProtocol, Sendable {
+    public struct Call: Sendable, Equatable {
+        public var command: String
+        public var volume: String
+        public var snapshot: String
+
+        public init(command: String, volume: String, snapshot: String) {
+            self.command = command
+            self.volume = volume
+            self.snapshot = snapshot
+        }
+    }
+
+    private let state = Mutex<(calls: [Call], failure: String?, existing: Set<String>)>(([], nil, []))
+    private let boundPort = Mutex(0)
+
+    /// The TCP port on 127.0.0.1 it listens on.
+    public var port: Int { boundPort.withLock { $0 } }
+
+    public var calls: [Call] { state.withLock { $0.calls } }
+
+    /// Every following command answers with this text (containing ERR), or succeeds when nil.
+    public func failNext(with text: String?) {
+        state.withLock { $0.failure = text }
+    }
+
+    public func runVolumeSnapCreateCommand(
+        request: V1alpha1_VolumeSnapCreateRequest, context: ServerContext
+    ) async throws -> V1alpha1_VolumeSnapCreateResponse {
+        let status = state.withLock { state -> String in
+            state.calls.append(Call(command: "create", volume: request.volume, snapshot: request.snapname))
+            if let failure = state.failure { return failure }
+            let key = "\(request.volume)@\(request.snapname)"
+            if state.existing.contains(key) { return #"{"status":"ERR snapshot already exists"}"# }
+            state.existing.insert(key)
+            return #"{"status":"OK"}"#
+        }
+        return .with { $0.status = Data(status.utf8) }
+    }
+
+    public func runVolumeSnapDeleteCommand(
+        request: V1alpha1_VolumeSnapDeleteRequest, context: ServerContext
+    ) async throws -> V1alpha1_VolumeSnapDeleteResponse {
+        let status = state.withLock { state -> String in
+            state.calls.append(Call(command: "delete", volume: request.volume, snapshot: request.snapname))
+            if let failure = state.failure { return failure }
+            guard state.existing.remove("\(request.volume)@\(request.snapname)") != nil else {
+                return #"{"status":"ERR snapshot not found"}"#
+            }
+            return #"{"status":"OK"}"#
+        }
+        return .with { $0.status = Data(status.utf8) }
+    }
+
+    public static func with<T: Sendable>(_ body: (TestSnapshotTarget) async throws -> T) async throws -> T {
+        let target = TestSnapshotTarget()
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext)
+        return try await withGRPCServer(transport: transport, services: [target]) { _ in
+            guard let address = try await transport.listeningAddress.ipv4 else {
+                throw TestFailure("the snapshot target has no IPv4 address")
+            }
+            target.boundPort.withLock { $0 = address.port }
+            return try await body(target)
+        }
+    }
+}
