@@ -264,14 +264,18 @@ extension NodeService {
     // MARK: Unstage
 
     /// Unstaging under a live publish bind would yank the filesystem from a running workload.
-    func refuseWhilePublished(_ record: VolumeRecord?) throws {
+    func refuseWhilePublished(_ record: VolumeRecord?) async throws {
         guard let record else { return }
         let table = try mounter.table()
         for target in record.publications.keys.sorted() where table.mount(at: target) != nil {
             throw CSIError.failedPrecondition(
                 "volume \(record.volumeID) is still published at \(target); NodeUnpublishVolume it first")
         }
-        guard !record.access.isBlock, let number = record.deviceNumber else { return }
+        // Other mounts of the same filesystem, by device number, but only while the device is
+        // still this volume's: a detached device's number may belong to another volume by now.
+        guard !record.access.isBlock, let device = record.device,
+            (try? await attachers.currentDevice(record.target)) == device, let number = BlockDevice.number(of: device)
+        else { return }
         if let other = table.mounts(ofDevice: number).first(where: { $0.mountPoint != record.stagingPath }) {
             throw CSIError.failedPrecondition(
                 "volume \(record.volumeID) is still mounted at \(other.mountPoint); unmount it first")

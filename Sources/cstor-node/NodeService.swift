@@ -63,7 +63,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
                 throw CSIError.failedPrecondition(
                     "volume \(volumeID) is staged at \(record.stagingPath) on this node, not at \(stagingPath)")
             }
-            try refuseWhilePublished(record)
+            try await refuseWhilePublished(record)
             let mountedDevice = try await unmountStaging(stagingPath, record: record)
             FailPoints.hit("unstage.unmounted")
             try await detach(record: record, mountedDevice: mountedDevice)

@@ -7,7 +7,7 @@ import Testing
 /// The real controller binary on the cstor engine against the test API server (HTTPS, token),
 /// the simulated cvc-operator and a stand-in snapshot target: everything it writes must be what
 /// openebs/cstor-csi writes, and every failure must come back with the code the spec names.
-@Suite("Controller on the cstor engine")
+@Suite("Controller on the cstor engine", .serialized)
 struct CStorControllerTests {
     static let gib: Int64 = 1 << 30
     static let parameters = ["cstorPoolCluster": "cspc-test", "replicaCount": "3", "cas-type": "cstor"]

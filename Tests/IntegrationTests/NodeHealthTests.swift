@@ -6,7 +6,7 @@ import Testing
 
 /// The read-only remount monitor and the restart recovery, with real ext4 errors, real loop
 /// devices and real crashes of the node binary.
-@Suite("Node health monitor and restart recovery", .enabled(if: runningAsRoot, "needs root for loop devices and mounts"))
+@Suite("Node health monitor and restart recovery", .serialized, .enabled(if: runningAsRoot, "needs root for loop devices and mounts"))
 struct NodeHealthTests {
     let volumeID = "pvc-health"
 
@@ -101,9 +101,11 @@ struct NodeHealthTests {
                 let latency = at.timeIntervalSince(triggered)
                 #expect(latency < 1.0, "detected after \(latency) s")
             }
-            let recovered = try await eventually { logTime(harness, message: "volume healthy again") != nil }
-            #expect(recovered, "the monitor recovered the volume")
-            #expect(canWrite(target + "/after.txt"), "writable again through the publish bind")
+            // Recovered: the monitor says so, and the publish bind takes writes again.
+            let recovered = try await eventually {
+                (harness.process?.logText() ?? "").contains(#""how":"recovered""#) && canWrite(target + "/after.txt")
+            }
+            #expect(recovered, "writable again through the publish bind")
             #expect(try String(contentsOfFile: target + "/before.txt", encoding: .utf8) == "written before the fault")
             #expect(try await condition(harness, path: target).abnormal == false)
             let log = harness.process?.logText() ?? ""
@@ -127,17 +129,22 @@ struct NodeHealthTests {
 
     @Test("A fault the monitor cannot fix stays abnormal and is retried with backoff")
     func unfixableFault() async throws {
-        try await withNodeHarness(extraArguments: ["--recovery-backoff", "0.2", "--recovery-attempts", "3"]) { harness in
+        try await withNodeHarness(
+            extraArguments: ["--recovery-backoff", "0.2", "--recovery-attempts", "3", "--health-interval", "1"]
+        ) { harness in
             let (file, target) = try await stageAndPublish(harness)
-            // The device goes away for good: unmount everything, detach, delete the backing file.
+            // While the node is down the device goes away for good: mounts, loop device, file.
+            try await harness.stop()
             try Shell.check("umount", [target])
             try Shell.check("umount", [harness.stagingPath(volumeID)])
             for device in harness.loopDevicesInUse() { try Shell.check("losetup", ["--detach", device]) }
             try FileManager.default.removeItem(atPath: file)
+            try await harness.start()
 
             let gaveUp = try await eventually { (harness.process?.logText() ?? "").contains("giving up") }
             #expect(gaveUp, "three failed attempts, then the monitor stops trying")
             let log = harness.process?.logText() ?? ""
+            #expect(log.contains("could not restore the volume"), "the restart reconciliation tried first")
             #expect(log.components(separatedBy: "recovery failed").count - 1 == 3)
             let stats = try await condition(harness, path: harness.stagingPath(volumeID))
             #expect(stats.abnormal == true)
@@ -183,7 +190,7 @@ struct NodeHealthTests {
 
     /// Every point where a crash can land inside a node RPC, and the RPC that is repeated after it.
     static let crashPoints: [(point: String, rpc: String)] = [
-        ("stage.attached", "stage"), ("stage.formatting@30", "stage"), ("stage.mounting", "stage"),
+        ("stage.attached", "stage"), ("stage.formatting", "stage"), ("exec.mkfs.ext4@20", "stage"), ("stage.mounting", "stage"),
         ("stage.mounted", "stage"), ("publish.binding", "publish"), ("publish.bound", "publish"),
         ("unpublish.unmounted", "unpublish"), ("unstage.unmounted", "unstage"), ("unstage.detached", "unstage"),
     ]
@@ -191,7 +198,8 @@ struct NodeHealthTests {
     @Test("A crash at any step of a node RPC is finished by the repeated call: no leaked mount, loop device or record", arguments: crashPoints)
     func crashAtEveryStep(point: String, rpc: String) async throws {
         let harness = try NodeHarness()
-        let volume = try harness.makeVolume(volumeID)
+        // Big enough that mkfs runs long enough to be killed in the middle.
+        let volume = try harness.makeVolume(volumeID, size: 8 << 30)
         let target = harness.targetPath(volumeID)
         let stage = Csi_V1_NodeStageVolumeRequest.with {
             $0.volumeID = volumeID

@@ -6,7 +6,7 @@ import Testing
 
 /// The node binary through its whole lifecycle on real loop devices, real mkfs and real mounts,
 /// called the way kubelet calls it.
-@Suite("Node lifecycle on loop devices", .enabled(if: runningAsRoot, "needs root for loop devices and mounts"))
+@Suite("Node lifecycle on loop devices", .serialized, .enabled(if: runningAsRoot, "needs root for loop devices and mounts"))
 struct NodeLifecycleTests {
     func stage(
         _ harness: NodeHarness, _ volumeID: String, context: [String: String], capability: Csi_V1_VolumeCapability

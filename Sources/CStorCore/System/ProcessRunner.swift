@@ -28,6 +28,7 @@ public struct SubprocessRunner: ProcessRunner {
 
     public func run(_ command: Command) async throws -> CommandResult {
         let start = ContinuousClock.now
+        FailPoints.hit("exec.\(command.label)")
         let execution = Task { () throws -> CommandResult in
             var environment: Environment = .inherit
             if !command.environment.isEmpty {
