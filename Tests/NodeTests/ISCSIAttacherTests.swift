@@ -177,3 +177,37 @@ struct ISCSIAttacherTests {
         #expect(v4 == .iscsi(ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-1", portal: "10.0.0.5:3260", lun: 0)))
     }
 }
+
+@Suite("iSCSI repair")
+struct ISCSIRepairTests {
+    let target = ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-1", portal: "10.0.0.5:3260", lun: 0)
+
+    @Test("A session iscsid gave up on (FAILED) is logged out and in again")
+    func failedSessionRelogin() async throws {
+        let runner = ScriptedProcessRunner()
+        runner.on(["-m", "session"], output: "tcp: [7] 10.0.0.5:3260,1 iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)\n")
+        runner.on(["-m", "session", "-r", "7", "-P", "1"], output: "\t\tiSCSI Session State: FAILED\n")
+        var attacher = ISCSIAttacher(
+            admin: ISCSIAdmin(command: ["iscsiadm"], runner: runner, databaseLock: AsyncLock()),
+            waiter: ISCSIAttacherTests.FakeWaiter(device: "/dev/sdc"), replacementTimeout: 5, logger: Logger(label: "t"))
+        attacher.resolveLink = { _ in "/dev/sdb" }
+        #expect(try await attacher.repair(.iscsi(target)) == "/dev/sdc")
+        let ends = runner.commandLines.map { $0.last ?? "" }
+        let logout = try #require(ends.firstIndex(of: "--logout"))
+        let login = try #require(ends.firstIndex(of: "--login"))
+        #expect(logout < login)
+    }
+
+    @Test("A healthy logged-in session is left alone by repair")
+    func healthySessionKept() async throws {
+        let runner = ScriptedProcessRunner()
+        runner.on(["-m", "session"], output: "tcp: [7] 10.0.0.5:3260,1 iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)\n")
+        runner.on(["-m", "session", "-r", "7", "-P", "1"], output: "\t\tiSCSI Session State: LOGGED_IN\n")
+        var attacher = ISCSIAttacher(
+            admin: ISCSIAdmin(command: ["iscsiadm"], runner: runner, databaseLock: AsyncLock()),
+            waiter: ISCSIAttacherTests.FakeWaiter(device: nil), replacementTimeout: 5, logger: Logger(label: "t"))
+        attacher.resolveLink = { _ in "/dev/sdb" }
+        #expect(try await attacher.repair(.iscsi(target)) == "/dev/sdb")
+        #expect(!runner.commandLines.contains { $0.last == "--logout" || $0.last == "--login" })
+    }
+}

@@ -79,8 +79,26 @@ struct ISCSIAttacher: Attacher {
         }
     }
 
+    /// Brings a broken session back. A session iscsid gave up on stays FAILED until it is logged
+    /// out and in again (a plain login answers "session exists"), so anything but a LOGGED_IN
+    /// session with its LUN is logged out first.
     func repair(_ attachTarget: AttachTarget) async throws -> String {
-        try await attach(attachTarget, secrets: [:])
+        let target = try target(attachTarget)
+        if let session = try await admin.session(for: target) {
+            let state = try? await admin.sessionState(session: session.id)
+            if state == nil || state == "LOGGED_IN", let device = linkedDevice(target) { return device }
+            logger.notice(
+                "logging out of a broken iSCSI session to log in again",
+                metadata: ["iqn": .string(target.iqn), "session": "\(session.id)", "state": .string(state ?? "unknown")])
+            try await admin.logout(target)
+        }
+        try await admin.createNodeRecord(target, replacementTimeout: replacementTimeout, secrets: [:])
+        try await admin.login(target)
+        do {
+            return try await waiter.waitForLink(target.byPathLink, timeout: deviceTimeout)
+        } catch let error as DeviceWaitError {
+            throw CSIError.unavailable("logged in to \(target.iqn) again but LUN \(target.lun) did not appear: \(error.description)")
+        }
     }
 
     private func linkedDevice(_ target: ISCSITarget) -> String? {

@@ -110,9 +110,15 @@ struct HealthMonitor: Service {
             if broken == nil && deep, case .broken(let reason) = await node.attachers.health(record.target) {
                 broken = reason
             }
+            let errors = filesystemErrors(record)
+            // Some kernels keep an aborted ext4 "rw" in the mount table while it refuses writes:
+            // after an error, only a write tells.
+            if broken == nil, errors != nil, await !acceptsWrites(record.stagingPath) {
+                broken = "the filesystem at \(record.stagingPath) refuses writes after an error"
+            }
             // Errors on a filesystem that still works are reported, not repaired: repairing means
             // unmounting it under a running workload. The next stage checks it.
-            guard let problem = broken ?? filesystemErrors(record) else {
+            guard let problem = broken ?? errors else {
                 if node.health.fault(of: record.volumeID) != nil { resolved(record.volumeID, how: "the fault went away") }
                 continue
             }
@@ -120,6 +126,20 @@ struct HealthMonitor: Service {
             await handle(record, problem: problem, repair: broken != nil)
         }
         Self.faultyVolumes.record(faulty)
+    }
+
+    /// Whether the filesystem takes a write: creates and removes a hidden probe file.
+    func acceptsWrites(_ directory: String) async -> Bool {
+        let probe = directory + "/.cstor-csi-write-probe"
+        let answer = try? await Deadline.blocking(timeout: node.settings.pathProbeTimeout) { () -> Bool in
+            let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return errno != EROFS && errno != EIO }
+            let written = write(fd, "x", 1) == 1 && fsync(fd) == 0
+            close(fd)
+            unlink(probe)
+            return written
+        }
+        return answer ?? false
     }
 
     /// ext4 counts the errors it met; a count that grew since the volume was mounted is a fault.
@@ -211,7 +231,9 @@ struct HealthMonitor: Service {
             let mount = try node.mounter.table().mount(at: record.stagingPath)
             let usable = mount.map { VolumeInspection.isMountOfVolume($0, record: record) } ?? false
             let damaged = mount.map { $0.superOptions.contains("emergency_ro") } ?? false || filesystemErrors(record) != nil
-            if let mount, usable, !mount.isReadOnly {
+            var writable = usable && !(mount?.isReadOnly ?? true)
+            if writable && damaged { writable = await acceptsWrites(record.stagingPath) }
+            if writable {
                 // Mounted and writable: only the binds may need work.
             } else if let mount, usable, !damaged {
                 // Read-only without a filesystem error (a remount by hand): writable again.
