@@ -32,6 +32,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             request.hasVolumeCapability ? request.volumeCapability : nil, unsupported: CSIError.failedPrecondition)
         try IdentifierRules.requireMapSize(request.publishContext, field: "publish_context")
         let target = try AttachTarget(publishContext: request.publishContext)
+        try attachers.requireAttachable(target)
 
         try await locks.withLock(volumeID, operation: "NodeStageVolume") {
             var record = try startOrResumeStaging(volumeID, stagingPath: stagingPath, target: target, access: access)

@@ -112,6 +112,26 @@ struct CStorControllerTests {
         }
     }
 
+    @Test("A CVC create whose answer is lost, or that times out, fails retryably; the retry finishes with one CVC")
+    func lostAndHungCreates() async throws {
+        try await withCStorCluster(controllerArguments: ["--kube-api-timeout", "2"]) { cluster in
+            cluster.server.inject(.dropResponse(verb: "create", path: "cstorvolumeconfigs"))
+            let lost = await rpcCode { try await create(cluster, "pvc-lost") }
+            #expect(lost == .unavailable)
+            let retriedLost = try await create(cluster, "pvc-lost")
+            #expect(retriedLost.volumeID == "pvc-lost")
+
+            cluster.server.inject(.hang(verb: "create", path: "cstorvolumeconfigs"))
+            let hung = await rpcCode { try await create(cluster, "pvc-hung") }
+            #expect(hung == .unavailable)
+            let retriedHung = try await create(cluster, "pvc-hung")
+            #expect(retriedHung.volumeID == "pvc-hung")
+            let names = cluster.server.store.objects(.cstorVolumeConfigs, namespace: cluster.namespace)
+                .compactMap { $0[path: ["metadata", "name"]]?.stringValue }.sorted()
+            #expect(names == ["pvc-hung", "pvc-lost"], "no orphan and no duplicate CVC")
+        }
+    }
+
     @Test("Publish records a CVA for the node and returns the iSCSI publish_context; a second node is refused")
     func publishAndUnpublish() async throws {
         try await withCStorCluster { cluster in

@@ -47,6 +47,13 @@ struct Attachers: Attacher {
         try await attacher(for: target).attach(target, secrets: secrets)
     }
 
+    /// Refuses a target this node would never attach (disabled transport, a file outside the loop
+    /// directories) before anything is recorded for it.
+    func requireAttachable(_ target: AttachTarget) throws {
+        let attacher = try attacher(for: target)
+        if let loop = attacher as? LoopAttacher { _ = try loop.allowedFile(target) }
+    }
+
     func currentDevice(_ target: AttachTarget) async throws -> String? {
         try await attacher(for: target).currentDevice(target)
     }

@@ -30,11 +30,14 @@ struct LoopAttacher: Attacher {
     }
 
     func currentDevice(_ target: AttachTarget) async throws -> String? {
-        try await devices(backing: try allowedFile(target)).first
+        // A file this node may not attach was never attached by it.
+        guard let file = try? allowedFile(target) else { return nil }
+        return try await devices(backing: file).first
     }
 
     func detach(_ target: AttachTarget) async throws {
-        let file = try allowedFile(target)
+        // A file this node may not attach was never attached by it: nothing to undo.
+        guard let file = try? allowedFile(target) else { return }
         for device in try await devices(backing: file) {
             let command = Command("losetup", ["--detach", device], timeout: timeout)
             let result = try await runner.run(command)
@@ -62,7 +65,8 @@ struct LoopAttacher: Attacher {
         try await attach(target, secrets: [:])
     }
 
-    private func allowedFile(_ target: AttachTarget) throws -> String {
+    /// The backing file, when this node may attach it.
+    func allowedFile(_ target: AttachTarget) throws -> String {
         guard case .loop(let file) = target else {
             throw CSIError.internal("the loop attacher was given \(target)")
         }
