@@ -31,6 +31,16 @@ extension NodeService {
         return record
     }
 
+    /// A first attach that failed leaves nothing behind: no state record (a retry starts afresh,
+    /// possibly with another publish_context) and no half-made attachment (an iSCSI node record).
+    func forgetFailedAttach(_ record: VolumeRecord) async throws {
+        guard record.phase == .attaching, record.device == nil,
+            (try? await attachers.currentDevice(record.target)) == nil
+        else { return }
+        try? await attachers.detach(record.target)
+        try records.delete(record.volumeID)
+    }
+
     func describe(_ access: VolumeAccess) -> String {
         switch access.kind {
         case .block: "block, \(access.mode.rawValue)"

@@ -36,7 +36,13 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
 
         try await locks.withLock(volumeID, operation: "NodeStageVolume") {
             var record = try startOrResumeStaging(volumeID, stagingPath: stagingPath, target: target, access: access)
-            let device = try await attachDevice(&record, secrets: request.secrets)
+            let device: String
+            do {
+                device = try await attachDevice(&record, secrets: request.secrets)
+            } catch {
+                try await forgetFailedAttach(record)
+                throw error
+            }
             FailPoints.hit("stage.attached")
             if case .mount(let fsType, _) = access.kind {
                 try await mountStagingFilesystem(&record, device: device, fsType: fsType)

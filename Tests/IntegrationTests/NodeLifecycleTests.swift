@@ -151,6 +151,40 @@ struct NodeLifecycleTests {
         }
     }
 
+    @Test("Two pods on the node publish one volume (SINGLE_NODE_MULTI_WRITER) and both write")
+    func multiWriterOnOneNode() async throws {
+        try await withNodeHarness { harness in
+            let volume = try harness.makeVolume("pvc-multi")
+            let capability = Csi_V1_VolumeCapability.mount(mode: .singleNodeMultiWriter)
+            try await stage(harness, "pvc-multi", context: volume.context, capability: capability)
+            let first = harness.targetPath("pvc-multi", pod: "pod-a")
+            let second = harness.targetPath("pvc-multi", pod: "pod-b")
+            try await publish(harness, "pvc-multi", target: first, capability: capability)
+            try await publish(harness, "pvc-multi", target: second, capability: capability)
+            try Data("a".utf8).write(to: URL(fileURLWithPath: first + "/a.txt"))
+            try Data("b".utf8).write(to: URL(fileURLWithPath: second + "/b.txt"))
+            #expect(FileManager.default.fileExists(atPath: second + "/a.txt"))
+            #expect(FileManager.default.fileExists(atPath: first + "/b.txt"))
+            #expect(await rpcCode { try await unstage(harness, "pvc-multi") } == .failedPrecondition)
+            try await unpublish(harness, "pvc-multi", target: first)
+            #expect(await rpcCode { try await unstage(harness, "pvc-multi") } == .failedPrecondition, "still published for pod-b")
+            try await unpublish(harness, "pvc-multi", target: second)
+            try await unstage(harness, "pvc-multi")
+        }
+    }
+
+    @Test("A stage whose attach fails leaves no record: the next stage with a good publish_context works")
+    func failedAttachLeavesNothing() async throws {
+        try await withNodeHarness { harness in
+            let missing = ["transport": "loop", "file": harness.volumeDirectory + "/pvc-late.img"]
+            #expect(await rpcCode { try await stage(harness, "pvc-late", context: missing, capability: .mount()) } == .notFound)
+            #expect(harness.recordFiles().isEmpty)
+            let volume = try harness.makeVolume("pvc-late")
+            try await stage(harness, "pvc-late", context: volume.context, capability: .mount())
+            try await unstage(harness, "pvc-late")
+        }
+    }
+
     @Test("A read-only publish refuses writes while the staging mount stays writable")
     func readOnlyPublish() async throws {
         try await withNodeHarness { harness in
