@@ -2,6 +2,7 @@ import CSITestSupport
 import CStorCore
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import cstor_node
@@ -75,5 +76,50 @@ struct HealthMonitorTests {
         #expect(backoff.delay(after: 3) == .seconds(4))
         #expect(backoff.delay(after: 4) == .seconds(5))
         #expect(backoff.delay(after: 20) == .seconds(5))
+    }
+}
+
+@Suite("Background work yields to RPCs")
+struct VolumeLockYieldTests {
+    @Test("An RPC asks a yielding holder to stop and gets the volume; a plain holder makes it Aborted")
+    func yielding() async throws {
+        let locks = VolumeLocks(yieldWait: .seconds(2))
+        let asked = Mutex(false)
+        let stopSoon: @Sendable () -> Void = {
+            asked.withLock { $0 = true }
+            // The background work stops a moment later.
+            Thread.detachNewThread {
+                usleep(50_000)
+                locks.release("pvc-1")
+            }
+        }
+        let acquired = locks.tryAcquire("pvc-1", operation: "recovery", yield: stopSoon)
+        #expect(acquired)
+        let result = try await locks.withLock("pvc-1", operation: "NodeUnstageVolume") { "ran" }
+        #expect(result == "ran")
+        #expect(asked.withLock { $0 })
+
+        #expect(locks.tryAcquire("pvc-2", operation: "NodeStageVolume"))
+        let error = await #expect(throws: CSIError.self) {
+            try await locks.withLock("pvc-2", operation: "NodeStageVolume") { "never" }
+        }
+        #expect(error?.code == .aborted)
+        #expect(error?.message.contains("NodeStageVolume") == true)
+    }
+
+    @Test("A cancelled command returns at once even though its process is still being killed")
+    func cancelledCommandReturns() async throws {
+        let started = ContinuousClock.now
+        let task = Task { try await SubprocessRunner().run(Command("sleep", ["30"], timeout: .seconds(60))) }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        do {
+            _ = try await task.value
+            Issue.record("the command was not cancelled")
+        } catch is CancellationError {
+        } catch {
+            Issue.record("expected CancellationError, got \(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
 }

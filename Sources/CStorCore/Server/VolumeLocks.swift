@@ -10,17 +10,26 @@ public final class VolumeLocks: Sendable {
     private struct Entry {
         var holders: Int
         var operation: String
+        /// Asks the holder to give the key up (background work yields to RPCs).
+        var yield: (@Sendable () -> Void)?
     }
+
+    /// How long an RPC waits for background work that was asked to yield.
+    public let yieldWait: Duration
 
     private let entries = Mutex<[String: Entry]>([:])
 
-    public init() {}
+    public init(yieldWait: Duration = .seconds(20)) {
+        self.yieldWait = yieldWait
+    }
 
-    /// Takes the key if it is free; false when someone holds it.
-    public func tryAcquire(_ key: String, operation: String) -> Bool {
+    /// Takes the key if it is free; false when someone holds it. A holder that passes `yield`
+    /// is background work: an RPC that needs the key calls it and waits for the key instead of
+    /// being Aborted, so background work can never starve a CO's calls.
+    public func tryAcquire(_ key: String, operation: String, yield: (@Sendable () -> Void)? = nil) -> Bool {
         entries.withLock { entries in
             if entries[key] != nil { return false }
-            entries[key] = Entry(holders: 1, operation: operation)
+            entries[key] = Entry(holders: 1, operation: operation, yield: yield)
             return true
         }
     }
@@ -51,9 +60,19 @@ public final class VolumeLocks: Sendable {
     public func withLock<T: Sendable>(
         _ key: String, operation: String, _ body: () async throws -> T
     ) async throws -> T {
-        guard tryAcquire(key, operation: operation) else {
-            let current = holder(of: key) ?? "another operation"
-            throw CSIError.aborted("\(current) for \(key) is still in progress; retry later")
+        if !tryAcquire(key, operation: operation) {
+            let (current, yield) = entries.withLock { ($0[key]?.operation, $0[key]?.yield) }
+            guard let yield else {
+                throw CSIError.aborted("\(current ?? "another operation") for \(key) is still in progress; retry later")
+            }
+            yield()
+            let deadline = ContinuousClock.now + yieldWait
+            while !tryAcquire(key, operation: operation) {
+                guard ContinuousClock.now < deadline else {
+                    throw CSIError.aborted("\(current ?? "background work") for \(key) did not stop in time; retry later")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
         defer { release(key) }
         return try await body()

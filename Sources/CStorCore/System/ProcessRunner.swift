@@ -70,43 +70,53 @@ public struct SubprocessRunner: ProcessRunner {
 public enum Deadline {
     public struct Expired: Error {}
 
-    /// The task's value, or `Expired` when `timeout` passes first. The task is not cancelled here.
+    /// The task's value, or `Expired` when `timeout` passes first. Cancelling the caller cancels
+    /// the task and returns at once with `CancellationError`.
     public static func race<T: Sendable>(_ task: Task<T, any Error>, timeout: Duration) async throws -> T {
         let gate = Gate<T>()
-        return try await withCheckedThrowingContinuation { continuation in
-            gate.install(continuation)
-            let timer = Task {
-                try await Task.sleep(for: timeout)
-                gate.finish(.failure(Expired()))
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                gate.install(continuation)
+                let timer = Task {
+                    try await Task.sleep(for: timeout)
+                    gate.finish(.failure(Expired()))
+                }
+                Task {
+                    let result: Result<T, any Error>
+                    do { result = .success(try await task.value) } catch { result = .failure(error) }
+                    timer.cancel()
+                    gate.finish(result)
+                }
             }
-            Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await task.value) } catch { result = .failure(error) }
-                timer.cancel()
-                gate.finish(result)
-            }
+        } onCancel: {
+            task.cancel()
+            gate.finish(.failure(CancellationError()))
         }
     }
 
     /// Runs blocking work (a syscall such as mount(2) that may hang on a dead device) on a thread
-    /// of its own, never on the concurrency pool, and waits for it at most `timeout`; after a
-    /// timeout the thread finishes on its own and its result is dropped.
+    /// of its own, never on the concurrency pool, and waits for it at most `timeout` (or until the
+    /// caller is cancelled); the thread then finishes on its own and its result is dropped.
     public static func blocking<T: Sendable>(
         timeout: Duration, _ work: @escaping @Sendable () throws -> T
     ) async throws -> T {
         let gate = Gate<T>()
-        return try await withCheckedThrowingContinuation { continuation in
-            gate.install(continuation)
-            let timer = Task {
-                try await Task.sleep(for: timeout)
-                gate.finish(.failure(Expired()))
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                gate.install(continuation)
+                let timer = Task {
+                    try await Task.sleep(for: timeout)
+                    gate.finish(.failure(Expired()))
+                }
+                Thread.detachNewThread {
+                    let result: Result<T, any Error>
+                    do { result = .success(try work()) } catch { result = .failure(error) }
+                    timer.cancel()
+                    gate.finish(result)
+                }
             }
-            Thread.detachNewThread {
-                let result: Result<T, any Error>
-                do { result = .success(try work()) } catch { result = .failure(error) }
-                timer.cancel()
-                gate.finish(result)
-            }
+        } onCancel: {
+            gate.finish(.failure(CancellationError()))
         }
     }
 
@@ -115,8 +125,16 @@ public enum Deadline {
         private let state = Mutex<(CheckedContinuation<T, any Error>?, Bool)>((nil, false))
 
         func install(_ continuation: CheckedContinuation<T, any Error>) {
-            state.withLock { $0.0 = continuation }
+            let early: Result<T, any Error>? = state.withLock { value in
+                if value.1 { return pending.withLock { $0 } }
+                value.0 = continuation
+                return nil
+            }
+            if let early { continuation.resume(with: early) }
         }
+
+        /// A result that arrived before the continuation (cancellation can come first).
+        private let pending = Mutex<Result<T, any Error>?>(nil)
 
         func finish(_ result: Result<T, any Error>) {
             let continuation: CheckedContinuation<T, any Error>? = state.withLock { value in
@@ -124,6 +142,7 @@ public enum Deadline {
                 value.1 = true
                 let continuation = value.0
                 value.0 = nil
+                if continuation == nil { pending.withLock { $0 = result } }
                 return continuation
             }
             continuation?.resume(with: result)

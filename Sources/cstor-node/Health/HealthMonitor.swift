@@ -32,6 +32,27 @@ struct HealthMonitor: Service {
         }
     }
 
+    /// Cancels a recovery task when an RPC asks for its volume (possibly before the task exists).
+    final class CancelOnRequest: Sendable {
+        private let state = Mutex<(task: Task<Void, any Error>?, requested: Bool)>((nil, false))
+
+        func attach(_ task: Task<Void, any Error>) {
+            let cancelNow = state.withLock { state -> Bool in
+                state.task = task
+                return state.requested
+            }
+            if cancelNow { task.cancel() }
+        }
+
+        func cancel() {
+            let task = state.withLock { state -> Task<Void, any Error>? in
+                state.requested = true
+                return state.task
+            }
+            task?.cancel()
+        }
+    }
+
     /// Per-volume memory of recovery attempts.
     final class Attempts: Sendable {
         struct Entry {
@@ -168,16 +189,23 @@ struct HealthMonitor: Service {
             }
             if now < entry.notBefore { return }
         }
-        guard node.locks.tryAcquire(volumeID, operation: "the health monitor's recovery") else {
+        let cancel = CancelOnRequest()
+        guard node.locks.tryAcquire(volumeID, operation: "the health monitor's recovery", yield: { cancel.cancel() }) else {
             log.debug("volume busy with an RPC; recovery postponed")
             return
         }
         defer { node.locks.release(volumeID) }
         let attempt = (entry?.count ?? 0) + 1
         do {
-            try await recover(volumeID, repairAll: true, log: log)
+            // A task of its own, so that an RPC needing the volume can cancel it; awaited here.
+            let recovery = Task { try await recover(volumeID, repairAll: true, log: log) }
+            cancel.attach(recovery)
+            try await recovery.value
             resolved(volumeID, how: "recovered")
             Self.recoveries.increment()
+        } catch is CancellationError {
+            log.notice("recovery stopped: an RPC needs the volume; retrying later")
+            attempts.entries.withLock { $0[volumeID] = .init(count: attempt - 1, notBefore: .now + backoff.initial, fault: problem) }
         } catch {
             Self.failedRecoveries.increment()
             let delay = backoff.delay(after: attempt)
