@@ -8,6 +8,8 @@ struct NodeSettings: Sendable {
     /// Directories below which staging and target paths are accepted (normalized).
     var allowedRoots: [String]
     var maxVolumesPerNode: Int64
+    /// The CSI driver name; kubelet's staging paths of this driver contain it.
+    var driverName: String = BuildInfo.defaultDriverName
     /// How long a staging mount or a path may take to answer stat/statfs before it counts as broken.
     var pathProbeTimeout: Duration = .seconds(5)
 

@@ -30,7 +30,8 @@ struct NodeWiring {
 
         settings = NodeSettings(
             nodeID: command.resolvedNodeID() ?? "", kubeletDirectory: kubeletDirectory,
-            allowedRoots: [kubeletDirectory], maxVolumesPerNode: command.maxVolumesPerNode)
+            allowedRoots: [kubeletDirectory], maxVolumesPerNode: command.maxVolumesPerNode,
+            driverName: command.common.driverName)
         let runner = MeasuredProcessRunner(SubprocessRunner())
         let iscsiadmWords = command.iscsiadm.split(separator: " ").map(String.init)
         var attachers = Attachers()

@@ -25,6 +25,18 @@ extension HealthMonitor {
         var kept = 0
         var repaired = 0
         var removed = 0
+        let adoption = VolumeAdoption(kubeletDirectory: node.settings.kubeletDirectory, driverName: node.settings.driverName)
+        for record in adoption.candidates(in: table, known: Set(node.records.all().map(\.volumeID))) {
+            do {
+                try node.records.save(record)
+                RequestContext.logger(logger, volumeID: record.volumeID).notice(
+                    "adopted a cStor volume staged without a record of ours (by openebs/cstor-csi before the switch?)",
+                    metadata: ["staging_path": .string(record.stagingPath), "device": .string(record.device ?? ""),
+                               "publications": .stringConvertible(record.publications.count)])
+            } catch {
+                logger.error("cannot record an adopted volume", metadata: ["volume_id": .string(record.volumeID), "error": "\(error)"])
+            }
+        }
         for record in node.records.all() {
             let volumeID = record.volumeID
             let log = RequestContext.logger(logger, volumeID: volumeID)
