@@ -39,13 +39,15 @@ struct ControllerWiring {
                 eventLoopGroup: eventLoopGroup)
             logger.notice(
                 "using the Kubernetes API", metadata: ["server": .string(configuration.server), "source": .string(configuration.source)])
-            engine = CStorEngine(
+            let cstor = CStorEngine(
                 client: client, target: GRPCSnapshotTarget(port: command.targetSnapshotPort),
                 settings: .init(
                     namespace: command.resolvedNamespace, provisionTimeout: .seconds(command.provisionTimeout),
                     expandTimeout: .seconds(command.expandTimeout), snapshotTimeout: .seconds(command.snapshotTimeout)),
                 logger: logger)
-            background = [ClientShutdown(client: client)]
+            engine = cstor
+            // The client is shut down last (services stop in reverse order).
+            background = [ClientShutdown(client: client)] + cstor.informers
         }
         let engine = self.engine
         controller = ControllerService(

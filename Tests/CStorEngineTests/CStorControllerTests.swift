@@ -179,7 +179,13 @@ struct CStorControllerTests {
             func condition() async throws -> Csi_V1_VolumeCondition {
                 try await cluster.client { try await $0.controllerGetVolume(.with { $0.volumeID = "pvc-phase" }) }.status.volumeCondition
             }
-            #expect(try await condition().abnormal == false)
+            // Bound first, then the target comes up (Init, then Healthy): the condition follows.
+            var healthy = false
+            for _ in 0..<100 where !healthy {
+                healthy = try await condition().abnormal == false
+                if !healthy { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(healthy)
             cluster.operatorSimulator.setVolumePhase("pvc-phase", .degraded)
             let degraded = try await condition()
             #expect(degraded.abnormal == false)

@@ -73,10 +73,13 @@ struct WatchTests {
             let start = try await client.list(CStorVolumeConfig.self, namespace: namespace)
             server.inject(.dropWatch(afterEvents: 2))
             let watch = client.watch(CStorVolumeConfig.resource, as: CStorVolumeConfig.self, namespace: namespace, after: start)
+            // Watching before the changes, so that the drop lands after exactly two events.
+            async let collected = collect(5, from: watch)
+            try await waitUntilWatching(server)
             for index in 1...5 {
                 _ = try await client.create(makeCVC("pvc-\(index)"))
             }
-            let seen = try await collect(5, from: watch)
+            let seen = try await collected
             #expect(summary(seen) == (1...5).map { "ADDED pvc-\($0)" })
             let watches = server.requests.filter { $0.verb == "watch" }
             #expect(watches.count == 2)

@@ -74,6 +74,9 @@ public final class HTTPKubernetesClient: KubernetesClient {
 
     private static func tlsConfiguration(_ configuration: KubernetesConfiguration) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
+        // At exit the client closes its connections; a peer slow to answer close_notify must not
+        // hold the process for NIOSSL's default five seconds.
+        tls.shutdownTimeout = .milliseconds(300)
         if let ca = configuration.certificateAuthorityPEM {
             let certificates = try? NIOSSLCertificate.fromPEMBytes(ca)
             guard let certificates, !certificates.isEmpty else {

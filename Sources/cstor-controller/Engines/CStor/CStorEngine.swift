@@ -1,6 +1,7 @@
 import CStorCore
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// The cStor engine: volumes are CStorVolumeConfigs that the cvc-operator binds and serves as
 /// CStorVolumes (an iSCSI target per volume); attachments are CStorVolumeAttachments; snapshots
@@ -19,6 +20,41 @@ struct CStorEngine: VolumeEngine {
     let target: any SnapshotTarget
     let settings: Settings
     let logger: Logger
+    /// Shared watches of the objects read on every create: the CVCs (waits for Bound and for
+    /// expansions), the pool clusters and pool instances (placement checks). Until a cache has
+    /// synced, the engine asks the API server directly.
+    let volumeConfigs: Informer<CStorVolumeConfig>
+    let poolClusters: Informer<CStorPoolCluster>
+    let poolInstanceCache: Informer<CStorPoolInstance>
+
+    init(client: any KubernetesClient, target: any SnapshotTarget, settings: Settings, logger: Logger) {
+        self.client = client
+        self.target = target
+        self.settings = settings
+        self.logger = logger
+        volumeConfigs = Informer(client: client, namespace: settings.namespace, logger: logger)
+        poolClusters = Informer(client: client, namespace: settings.namespace, logger: logger)
+        poolInstanceCache = Informer(client: client, namespace: settings.namespace, logger: logger)
+    }
+
+    /// The informers, to run as background services.
+    var informers: [any Service] { [volumeConfigs, poolClusters, poolInstanceCache] }
+
+    /// A CVC, from the cache once it has synced, else from the API.
+    func volumeConfig(_ name: String) async throws -> CStorVolumeConfig? {
+        if volumeConfigs.isSynced { return volumeConfigs.cached(name) }
+        return try await client.getIfPresent(CStorVolumeConfig.self, name: name, namespace: namespace)
+    }
+
+    /// Waits for a condition on a CVC: on the shared watch once synced, else on a watch of its own.
+    func waitForVolumeConfig(
+        _ name: String, timeout: Duration, until condition: @escaping @Sendable (CStorVolumeConfig) -> Bool
+    ) async throws -> CStorVolumeConfig {
+        if volumeConfigs.isSynced {
+            return try await volumeConfigs.wait(for: name, timeout: timeout, until: condition)
+        }
+        return try await client.waitFor(CStorVolumeConfig.self, name: name, namespace: namespace, timeout: timeout, until: condition)
+    }
 
     var name: String { "cstor" }
     var features: EngineFeatures { [.snapshots, .expansion, .capacity, .volumeCondition] }
@@ -99,7 +135,7 @@ struct CStorEngine: VolumeEngine {
         let storage = try Quantity.gibibytes(gib)
         let source = try cstorVolumeSource(request.source)
 
-        if let existing = try await client.getIfPresent(CStorVolumeConfig.self, name: request.name, namespace: namespace) {
+        if let existing = try await volumeConfig(request.name) {
             guard !existing.metadata.isBeingDeleted else {
                 throw CSIError.aborted("volume \(request.name) is being deleted; retry once it is gone")
             }
@@ -174,7 +210,11 @@ struct CStorEngine: VolumeEngine {
 
     /// The pool cluster exists and has at least `replicaCount` ONLINE pool instances.
     func requirePools(_ parameters: Parameters) async throws {
-        guard try await client.getIfPresent(CStorPoolCluster.self, name: parameters.poolCluster, namespace: namespace) != nil else {
+        let cluster =
+            poolClusters.isSynced
+            ? poolClusters.cached(parameters.poolCluster)
+            : try await client.getIfPresent(CStorPoolCluster.self, name: parameters.poolCluster, namespace: namespace)
+        guard cluster != nil else {
             throw CSIError.invalidArgument(
                 "the CStorPoolCluster \(parameters.poolCluster) named by the StorageClass does not exist in namespace \(namespace)")
         }
@@ -189,7 +229,11 @@ struct CStorEngine: VolumeEngine {
     }
 
     func poolInstances(_ cluster: String) async throws -> [CStorPoolInstance] {
-        try await client.listAll(
+        if poolInstanceCache.isSynced {
+            return poolInstanceCache.cachedObjects().filter { $0.metadata.labels[Keys.poolClusterLabel] == cluster }
+                .sorted { $0.metadata.name < $1.metadata.name }
+        }
+        return try await client.listAll(
             CStorPoolInstance.self, namespace: namespace, labelSelector: "\(Keys.poolClusterLabel)=\(cluster)"
         ).items
     }
@@ -198,9 +242,7 @@ struct CStorEngine: VolumeEngine {
     /// CVC looks like; the provisioner retries and the retry resumes this wait.
     func waitUntilBound(_ name: String) async throws -> CStorVolumeConfig {
         do {
-            return try await client.waitFor(
-                CStorVolumeConfig.self, name: name, namespace: namespace, timeout: settings.provisionTimeout
-            ) { $0.phase == .bound }
+            return try await waitForVolumeConfig(name, timeout: settings.provisionTimeout) { $0.phase == .bound }
         } catch let error as KubernetesError where error.kind == .timeout {
             let cvc = try? await client.get(CStorVolumeConfig.self, name: name, namespace: namespace)
             let phase = cvc?.phase?.rawValue ?? "unknown"
@@ -329,9 +371,9 @@ struct CStorEngine: VolumeEngine {
             logger.info("raised the CStorVolumeConfig capacity", metadata: ["volume_id": .string(id), "capacity": .string(wanted.description)])
         }
         do {
-            let grown = try await client.waitFor(
-                CStorVolumeConfig.self, name: id, namespace: namespace, timeout: settings.expandTimeout
-            ) { ($0.actualStorage.map { $0 >= wanted }) ?? false }
+            let grown = try await waitForVolumeConfig(id, timeout: settings.expandTimeout) {
+                ($0.actualStorage.map { $0 >= wanted }) ?? false
+            }
             return (try? grown.actualStorage?.bytes) ?? bytes
         } catch let error as KubernetesError where error.kind == .timeout {
             throw CSIError.deadlineExceeded(
@@ -471,9 +513,10 @@ struct CStorEngine: VolumeEngine {
 
     /// CVCs holding a snapshot of this name (there should be at most one).
     func snapshotOwners(named name: String) async throws -> [CStorVolumeConfig] {
-        try await client.listAll(CStorVolumeConfig.self, namespace: namespace).items.filter {
-            $0.metadata.annotations[Keys.snapshotAnnotationPrefix + name] != nil
-        }
+        let all =
+            volumeConfigs.isSynced
+            ? volumeConfigs.cachedObjects() : try await client.listAll(CStorVolumeConfig.self, namespace: namespace).items
+        return all.filter { $0.metadata.annotations[Keys.snapshotAnnotationPrefix + name] != nil }
     }
 
     func info(_ id: SnapshotID, created: String) async throws -> SnapshotInfo {
