@@ -230,8 +230,10 @@ struct CStorEngine: VolumeEngine {
 
     func poolInstances(_ cluster: String) async throws -> [CStorPoolInstance] {
         if poolInstanceCache.isSynced {
-            return poolInstanceCache.cachedObjects().filter { $0.metadata.labels[Keys.poolClusterLabel] == cluster }
-                .sorted { $0.metadata.name < $1.metadata.name }
+            let members: [CStorPoolInstance] = poolInstanceCache.cachedObjects().filter { instance in
+                instance.metadata.labels[Keys.poolClusterLabel] == cluster
+            }
+            return members.sorted { $0.metadata.name < $1.metadata.name }
         }
         return try await client.listAll(
             CStorPoolInstance.self, namespace: namespace, labelSelector: "\(Keys.poolClusterLabel)=\(cluster)"
