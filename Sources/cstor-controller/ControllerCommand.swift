@@ -40,6 +40,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "The port of the volume targets' snapshot service (istgt serves it on 7777).")
     var targetSnapshotPort: Int = 7777
 
+    @Option(help: "Seconds a readiness answer (API server reachable, CRDs present) is reused by Probe (0: check every time).")
+    var probeCacheSeconds: Int = 10
+
     enum EngineChoice: String, ExpressibleByArgument, CaseIterable {
         case cstor, local
     }
@@ -50,6 +53,7 @@ struct ControllerCommand: AsyncParsableCommand {
             throw ValidationError("--provision-timeout, --expand-timeout and --snapshot-timeout must be positive")
         }
         guard (1...65535).contains(targetSnapshotPort) else { throw ValidationError("--target-snapshot-port must be a port number") }
+        guard probeCacheSeconds >= 0 else { throw ValidationError("--probe-cache-seconds must not be negative") }
         if let namespace, IdentifierRules.volumeIDProblem(namespace) != nil {
             throw ValidationError("--namespace \(namespace) is not a namespace name")
         }

@@ -50,6 +50,8 @@ struct ControllerWiring {
             background = [ClientShutdown(client: client)] + cstor.informers
         }
         let engine = self.engine
+        // The cstor engine's check asks the API server; answer Probes from a recent result.
+        let readiness = CachedReadiness(lifetime: .seconds(command.probeCacheSeconds)) { await engine.readiness() }
         controller = ControllerService(
             engine: engine, locks: VolumeLocks(), operations: AsyncSemaphore(limit: command.maxConcurrentOperations),
             logger: logger)
@@ -59,7 +61,7 @@ struct ControllerWiring {
             capabilities: [.service(.controllerService), .service(.volumeAccessibilityConstraints)]
                 + (engine.features.contains(.expansion) ? [.expansion(.online)] : []),
             logger: logger,
-            readiness: { await engine.readiness() })
+            readiness: { await readiness.current() })
     }
 }
 

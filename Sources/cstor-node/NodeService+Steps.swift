@@ -148,6 +148,7 @@ extension NodeService {
     /// A mount at a path of ours that no longer works: its device vanished, or the path does
     /// not answer stat in time (a dead transport), or stat fails with an I/O-like error.
     func isStale(_ mount: MountEntry, record: VolumeRecord?) async -> Bool {
+        if mount.source == RecoveryPlaceholder.source { return true }
         if let record, let number = record.deviceNumber, mount.device == number,
             record.device.map(BlockDevice.exists) != true
         {
@@ -254,16 +255,28 @@ extension NodeService {
         throw CSIError.internal("\(targetPath) still holds mounts after 8 unmounts")
     }
 
-    /// Removes the target the node created: an empty directory or a block target file. Content
-    /// written into an unmounted directory is data: it is kept and reported.
-    func removeTarget(_ targetPath: String) throws {
+    /// Removes the target the node created: an empty directory or a block target file. Files
+    /// found in an unmounted target directory were written onto the node's disk (while nothing
+    /// was mounted there): they are data, so they are moved aside into the state directory, never
+    /// deleted, and the unpublish completes.
+    func removeTarget(_ targetPath: String, volumeID: String) throws {
         var info = stat()
         guard lstat(targetPath, &info) == 0 else { return }
         if (info.st_mode & S_IFMT) == S_IFDIR {
-            if rmdir(targetPath) != 0 && errno != ENOENT {
-                throw CSIError.internal(
-                    "cannot remove \(targetPath) after unmounting: \(String(cString: strerror(errno))); it is kept because it is not empty")
+            guard rmdir(targetPath) != 0, errno != ENOENT else { return }
+            guard errno == ENOTEMPTY || errno == EEXIST else {
+                throw CSIError.internal("cannot remove \(targetPath): \(String(cString: strerror(errno)))")
             }
+            let orphans = settings.stateDirectory + "/orphaned"
+            try FileManager.default.createDirectory(atPath: orphans, withIntermediateDirectories: true)
+            let keep = "\(orphans)/\(FileNameEncoding.encode(volumeID))-\(Int(Date().timeIntervalSince1970))-\(UInt16.random(in: .min ... .max))"
+            guard rename(targetPath, keep) == 0 else {
+                throw CSIError.internal(
+                    "\(targetPath) holds files written while nothing was mounted there, and they cannot be moved to \(keep): \(String(cString: strerror(errno)))")
+            }
+            log(volumeID).warning(
+                "the unmounted target held files (written onto the node's disk); kept them",
+                metadata: ["target_path": .string(targetPath), "kept_at": .string(keep)])
         } else if (info.st_mode & S_IFMT) == S_IFREG && info.st_size == 0 {
             unlink(targetPath)
         } else {

@@ -142,7 +142,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             var record = try records.load(volumeID)
             try await unmountTarget(targetPath, volumeID: volumeID, record: record)
             FailPoints.hit("unpublish.unmounted")
-            try removeTarget(targetPath)
+            try removeTarget(targetPath, volumeID: volumeID)
             if record?.publications.removeValue(forKey: targetPath) != nil, let updated = record {
                 try records.save(updated)
             }

@@ -10,6 +10,8 @@ struct NodeSettings: Sendable {
     var maxVolumesPerNode: Int64
     /// The CSI driver name; kubelet's staging paths of this driver contain it.
     var driverName: String = BuildInfo.defaultDriverName
+    /// Where the node keeps its records (and files it had to move aside).
+    var stateDirectory: String = ""
     /// How long a staging mount or a path may take to answer stat/statfs before it counts as broken.
     var pathProbeTimeout: Duration = .seconds(5)
 

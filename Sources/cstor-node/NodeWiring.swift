@@ -31,7 +31,7 @@ struct NodeWiring {
         settings = NodeSettings(
             nodeID: command.resolvedNodeID() ?? "", kubeletDirectory: kubeletDirectory,
             allowedRoots: [kubeletDirectory], maxVolumesPerNode: command.maxVolumesPerNode,
-            driverName: command.common.driverName)
+            driverName: command.common.driverName, stateDirectory: stateDirectory)
         let runner = MeasuredProcessRunner(SubprocessRunner())
         let iscsiadmWords = command.iscsiadm.split(separator: " ").map(String.init)
         var attachers = Attachers()
@@ -46,7 +46,7 @@ struct NodeWiring {
         var programs = FilesystemTools.requiredPrograms
         if transports.contains(.iscsi) { programs.append(iscsiadmWords.first ?? "iscsiadm") }
         if transports.contains(.loop) { programs.append("losetup") }
-        let requiredPrograms = programs
+        let requiredPrograms = RequiredPrograms(programs)
 
         let node = NodeService(
             settings: settings, locks: VolumeLocks(), records: try VolumeRecordStore(stateDirectory: stateDirectory),
@@ -59,7 +59,7 @@ struct NodeWiring {
             capabilities: [.service(.volumeAccessibilityConstraints)],
             logger: logger,
             readiness: {
-                let missing = ProgramLocator.missing(requiredPrograms)
+                let missing = requiredPrograms.missing()
                 return missing.isEmpty ? .ready : .notReady("programs not found on PATH: \(missing.joined(separator: ", "))")
             })
         background = [

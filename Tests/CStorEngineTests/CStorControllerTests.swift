@@ -351,7 +351,7 @@ struct CStorControllerTests {
 
     @Test("Probe is not ready until the API server answers and the cStor CRDs exist")
     func readiness() async throws {
-        try await withCStorCluster { cluster in
+        try await withCStorCluster(controllerArguments: ["--probe-cache-seconds", "0"]) { cluster in
             func ready() async throws -> Bool {
                 try await withCSIClient(socket: cluster.socket) { try await Csi_V1_Identity.Client(wrapping: $0).probe(.init()) }.ready.value
             }

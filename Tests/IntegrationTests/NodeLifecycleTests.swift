@@ -185,6 +185,26 @@ struct NodeLifecycleTests {
         }
     }
 
+    @Test("Files found in an unmounted target are moved aside, never deleted, and the unpublish completes")
+    func orphanedFilesKept() async throws {
+        try await withNodeHarness { harness in
+            let volume = try harness.makeVolume("pvc-orphan")
+            let target = harness.targetPath("pvc-orphan")
+            try await stage(harness, "pvc-orphan", context: volume.context, capability: .mount())
+            try await publish(harness, "pvc-orphan", target: target, capability: .mount())
+            // Something unmounted the target and a workload wrote into the bare directory.
+            try Shell.check("umount", [target])
+            try Data("written on the node's disk".utf8).write(to: URL(fileURLWithPath: target + "/stray.txt"))
+            try await unpublish(harness, "pvc-orphan", target: target)
+            #expect(!FileManager.default.fileExists(atPath: target))
+            let kept = try FileManager.default.contentsOfDirectory(atPath: harness.stateDirectory + "/orphaned")
+            #expect(kept.count == 1)
+            let moved = harness.stateDirectory + "/orphaned/" + (kept.first ?? "") + "/stray.txt"
+            #expect(try String(contentsOfFile: moved, encoding: .utf8) == "written on the node's disk")
+            try await unstage(harness, "pvc-orphan")
+        }
+    }
+
     @Test("A read-only publish refuses writes while the staging mount stays writable")
     func readOnlyPublish() async throws {
         try await withNodeHarness { harness in

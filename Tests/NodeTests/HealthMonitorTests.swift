@@ -28,7 +28,7 @@ struct HealthMonitorTests {
         return record
     }
 
-    @Test("The monitor reports a fault but touches nothing while an RPC holds the volume, and acts once it is free")
+    @Test("The monitor neither judges nor touches a volume while an RPC holds it, and acts once it is free")
     func respectsVolumeLock() async throws {
         let directory = try TemporaryDirectory()
         let mounter = FakeMounter()
@@ -41,14 +41,15 @@ struct HealthMonitorTests {
 
         #expect(node.locks.tryAcquire("pvc-1", operation: "NodePublishVolume"))
         await monitor.check(deep: true)
-        #expect(node.health.fault(of: "pvc-1") != nil, "the fault is visible at once")
+        #expect(node.health.fault(of: "pvc-1") == nil, "a volume in motion is not judged")
         #expect(mounter.actions.isEmpty, "no mount action while the RPC holds the volume")
         #expect(!attacher.log.contains("repair"))
         #expect(node.locks.holder(of: "pvc-1") == "NodePublishVolume", "the RPC's lock is untouched")
 
         node.locks.release("pvc-1")
         await monitor.check(deep: false)
-        #expect(attacher.log.contains("health"), "once free, the monitor works on the volume")
+        #expect(node.health.fault(of: "pvc-1") != nil, "once free, the missing staging mount is a fault")
+        #expect(attacher.log.contains("health"), "and the monitor works on the volume")
         #expect(node.locks.holder(of: "pvc-1") == nil, "and releases it afterwards")
     }
 

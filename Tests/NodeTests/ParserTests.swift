@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import cstor_node
@@ -95,5 +96,23 @@ struct ParserTests {
         #expect(AttachmentDiscovery.parseByPath("pci-0000:00:1f.2-ata-1") == nil)
         #expect(v4?.byPathLink == "/dev/disk/by-path/ip-10.0.0.5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-1-lun-1")
         #expect(v6?.byPathLink == "/dev/disk/by-path/ip-fd00::5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-lun-2-lun-0")
+    }
+}
+
+@Suite("Mount table cache")
+struct MountTableCacheTests {
+    @Test("The cached table follows mounts and unmounts at once", .enabled(if: getuid() == 0))
+    func followsChanges() throws {
+        let cache = MountTableCache()
+        let directory = "/tmp/csi-cache-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try cache.current().mount(at: directory) == nil)
+        #expect(mount("none", directory, "tmpfs", 0, nil) == 0)
+        #expect(try cache.current().mount(at: directory)?.fsType == "tmpfs", "seen right after mount(2) returned")
+        #expect(umount(directory) == 0)
+        #expect(try cache.current().mount(at: directory) == nil, "seen right after umount(2) returned")
+        let direct = try MountTable.current()
+        #expect(try cache.current() == direct)
     }
 }

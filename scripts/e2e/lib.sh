@@ -88,10 +88,12 @@ target_create() {   # NAME SIZE
 }
 
 # Grows the backing file and re-creates the LUN (tgtd reads the size only when a LUN is created).
+# tgtd refuses to delete a LUN with commands in flight ("this logical unit is still active"; a
+# freshly made ext4 keeps writing its inode tables for a while), so the delete is retried.
 target_grow() {   # NAME SIZE
   local name=$1 size=$2 tid; tid=$(cat "$STATE/targets/$name")
   truncate -s "$size" "$STATE/luns/$name.img" &&
-  tgtadm_ --op delete --mode logicalunit --tid "$tid" --lun "$LUN" &&
+  wait_for 30 tgtadm_ --op delete --mode logicalunit --tid "$tid" --lun "$LUN" &&
   tgtadm_ --op new --mode logicalunit --tid "$tid" --lun "$LUN" -b "$STATE/luns/$name.img"
 }
 

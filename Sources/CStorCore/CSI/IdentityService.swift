@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import Synchronization
 
 /// The CSI Identity service, shared by the controller and the node.
 ///
@@ -54,6 +55,27 @@ public struct IdentityService: Csi_V1_Identity.SimpleServiceProtocol {
             RequestContext.logger(logger).warning("not ready", metadata: ["reason": .string(reason)])
         }
         return .with { $0.ready = .with { $0.value = state == .ready } }
+    }
+}
+
+/// Remembers a readiness answer for a while: kubelet's livenessprobe and the sidecars call Probe
+/// every few seconds, and a check that costs an API request must not run each time.
+public final class CachedReadiness: Sendable {
+    private let check: IdentityService.ReadinessCheck
+    private let lifetime: Duration
+    private let cache = Mutex<(answer: IdentityService.Readiness, at: ContinuousClock.Instant)?>(nil)
+
+    public init(lifetime: Duration, _ check: @escaping IdentityService.ReadinessCheck) {
+        self.check = check
+        self.lifetime = lifetime
+    }
+
+    public func current() async -> IdentityService.Readiness {
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0 }), now - cached.at < lifetime { return cached.answer }
+        let answer = await check()
+        cache.withLock { $0 = (answer, now) }
+        return answer
     }
 }
 

@@ -6,6 +6,10 @@ import Foundation
 public enum KernelFile {
     public struct ReadError: Error, CustomStringConvertible {
         public let description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     public static func read(_ path: String) throws -> String {

@@ -120,33 +120,43 @@ struct HealthMonitor: Service {
     /// Inspects every staged volume. `deep` also asks the transport (iSCSI session state), which
     /// costs a process per volume, so it is done on kernel messages and sweeps only.
     func check(deep: Bool) async {
-        let table: MountTable
-        do { table = try node.mounter.table() } catch {
-            logger.error("cannot read the mount table", metadata: ["error": "\(error)"])
-            return
-        }
         var faulty = 0
-        for record in node.records.all() where record.phase == .staged {
-            var broken = VolumeInspection.problem(of: record, in: table)
-            if broken == nil && deep, case .broken(let reason) = await node.attachers.health(record.target) {
-                broken = reason
-            }
-            let errors = filesystemErrors(record)
-            // Some kernels keep an aborted ext4 "rw" in the mount table while it refuses writes:
-            // after an error, only a write tells.
-            if broken == nil, errors != nil, await !acceptsWrites(record.stagingPath) {
-                broken = "the filesystem at \(record.stagingPath) refuses writes after an error"
-            }
-            // Errors on a filesystem that still works are reported, not repaired: repairing means
-            // unmounting it under a running workload. The next stage checks it.
-            guard let problem = broken ?? errors else {
-                if node.health.fault(of: record.volumeID) != nil { resolved(record.volumeID, how: "the fault went away") }
-                continue
-            }
-            faulty += 1
-            await handle(record, problem: problem, repair: broken != nil)
+        for snapshot in node.records.all() where snapshot.phase == .staged {
+            if await inspect(snapshot.volumeID, deep: deep) { faulty += 1 }
         }
         Self.faultyVolumes.record(faulty)
+    }
+
+    /// Judges one volume, and repairs it when it should, under its lock: a volume an RPC is
+    /// working on is skipped (its state is in motion), and an RPC that needs the volume while the
+    /// monitor holds it makes the monitor stop (`yield`). Returns whether the volume is faulty.
+    func inspect(_ volumeID: String, deep: Bool) async -> Bool {
+        let cancel = CancelOnRequest()
+        guard node.locks.tryAcquire(volumeID, operation: "the health monitor", yield: { cancel.cancel() }) else {
+            return node.health.fault(of: volumeID) != nil
+        }
+        defer { node.locks.release(volumeID) }
+        guard let record = try? node.records.load(volumeID), record.phase == .staged,
+            let table = try? node.mounter.table()
+        else { return false }
+        var broken = VolumeInspection.problem(of: record, in: table)
+        if broken == nil && deep, case .broken(let reason) = await node.attachers.health(record.target) {
+            broken = reason
+        }
+        let errors = filesystemErrors(record)
+        // Some kernels keep an aborted ext4 "rw" in the mount table while it refuses writes:
+        // after an error, only a write tells.
+        if broken == nil, errors != nil, await !acceptsWrites(record.stagingPath) {
+            broken = "the filesystem at \(record.stagingPath) refuses writes after an error"
+        }
+        // Errors on a filesystem that still works are reported, not repaired: repairing means
+        // unmounting it under a running workload. The next stage checks it.
+        guard let problem = broken ?? errors else {
+            if node.health.fault(of: volumeID) != nil { resolved(volumeID, how: "the fault went away") }
+            return false
+        }
+        await handle(record, problem: problem, repair: broken != nil, cancel: cancel)
+        return true
     }
 
     /// Whether the filesystem takes a write: creates and removes a hidden probe file.
@@ -171,7 +181,9 @@ struct HealthMonitor: Service {
         return "the ext4 filesystem on \(device) reported \(count - record.ext4ErrorsBaseline) error(s)"
     }
 
-    private func handle(_ record: VolumeRecord, problem: String, repair: Bool) async {
+    /// Reports a fault and, when it is repairable and its backoff allows, repairs it. Called with
+    /// the volume's lock held; `cancel` stops the repair when an RPC asks for the volume.
+    private func handle(_ record: VolumeRecord, problem: String, repair: Bool, cancel: CancelOnRequest) async {
         let volumeID = record.volumeID
         let log = RequestContext.logger(logger, volumeID: volumeID)
         let known = node.health.fault(of: volumeID)
@@ -189,12 +201,6 @@ struct HealthMonitor: Service {
             }
             if now < entry.notBefore { return }
         }
-        let cancel = CancelOnRequest()
-        guard node.locks.tryAcquire(volumeID, operation: "the health monitor's recovery", yield: { cancel.cancel() }) else {
-            log.debug("volume busy with an RPC; recovery postponed")
-            return
-        }
-        defer { node.locks.release(volumeID) }
         let attempt = (entry?.count ?? 0) + 1
         do {
             // A task of its own, so that an RPC needing the volume can cancel it; awaited here.
@@ -303,15 +309,21 @@ struct HealthMonitor: Service {
         try node.records.save(record)
     }
 
+    /// Takes the publish binds off while the filesystem is checked, and puts an empty read-only
+    /// placeholder in their place at once: a workload that writes during the repair must get an
+    /// error, not write into the node's own disk under its target directory.
     private func unmountPublications(_ record: VolumeRecord, log: Logger) async throws {
         let table = try node.mounter.table()
-        for target in record.publications.keys.sorted() where table.mount(at: target) != nil {
+        for target in record.publications.keys.sorted() {
+            guard let mount = table.mount(at: target), mount.source != RecoveryPlaceholder.source else { continue }
             log.notice("recovery: unmounting a publish bind", metadata: ["target_path": .string(target)])
             do {
                 try await node.mounter.unmount(target: target, lazy: false)
             } catch {
                 try await node.mounter.unmount(target: target, lazy: true)
             }
+            try await node.mounter.mount(
+                source: RecoveryPlaceholder.source, target: target, fsType: "tmpfs", options: RecoveryPlaceholder.options)
         }
     }
 
@@ -322,6 +334,7 @@ struct HealthMonitor: Service {
             let table = try node.mounter.table()
             if let mount = table.mount(at: target) {
                 if VolumeInspection.isMountOfVolume(mount, record: record) { continue }
+                // The placeholder of a repair, or a stale bind of a device that went away.
                 try await node.mounter.unmount(target: target, lazy: true)
             }
             guard FileManager.default.fileExists(atPath: target) else { continue }

@@ -7,6 +7,7 @@ import Foundation
 /// the RPC past its deadline.
 struct LibMountMounter: Mounter {
     var timeout: Duration
+    private let mountTable = MountTableCache()
 
     init(timeout: Duration = .seconds(120)) {
         self.timeout = timeout
@@ -45,7 +46,7 @@ struct LibMountMounter: Mounter {
     }
 
     func table() throws -> MountTable {
-        try MountTable.current()
+        try mountTable.current()
     }
 
     /// Creates a context for `target`, lets `body` configure and run it, and turns a failure into

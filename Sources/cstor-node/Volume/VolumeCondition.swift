@@ -32,3 +32,10 @@ enum VolumeInspection {
         return mount.source == device
     }
 }
+
+/// What stands in a publish target while the health monitor repairs the volume: an empty,
+/// read-only tmpfs, so that writes fail instead of landing on the node's disk.
+enum RecoveryPlaceholder {
+    static let source = "cstor-csi-repairing"
+    static let options = ["ro", "size=4k", "nr_inodes=4", "mode=0555"]
+}
