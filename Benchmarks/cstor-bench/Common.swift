@@ -300,7 +300,7 @@ func check(_ program: String, _ arguments: [String], timeout: Duration = .second
 enum Proc {
     /// Fields of /proc/PID/status in kB (VmRSS, VmHWM, ...) plus Threads.
     static func status(_ pid: Int32) -> [String: Int] {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return [:] }
+        guard let text = try? KernelFile.read("/proc/\(pid)/status") else { return [:] }
         var fields: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)

@@ -14,7 +14,7 @@ struct MemoryMap {
     /// anonymous reservation), other anonymous memory.
     static func read(pid: Int32, binary: String) -> MemoryMap {
         var map = MemoryMap()
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8)) ?? ""
+        let text = (try? KernelFile.read("/proc/\(pid)/smaps")) ?? ""
         struct Mapping {
             var start: UInt64
             var end: UInt64
@@ -71,7 +71,7 @@ struct MemoryMap {
             entry.count += 1
             map.groups[group] = entry
         }
-        let rollup = (try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)) ?? ""
+        let rollup = (try? KernelFile.read("/proc/\(pid)/smaps_rollup")) ?? ""
         for line in rollup.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             if fields.count >= 2, fields[0].hasSuffix(":"), let value = Int(fields[1]) {
@@ -189,8 +189,9 @@ func memoryBenchmark(_ config: BenchConfig) async throws {
                     let idle = Proc.status(plugin.pid)
                     let binary = config.binary("cstor-\(component)")
                     if detailed {
-                        Out.line("\(component), idle, where the RSS is (\(threadNames(plugin.pid))):")
+                        Out.line("\(component), idle, where the RSS is (threads: \(threadNames(plugin.pid))):")
                         MemoryMap.read(pid: plugin.pid, binary: binary).print()
+                        residentPages(config, pid: plugin.pid, binary: binary)
                     }
                     let rate = try await withDeadline(.seconds(300), "\(calls) calls") {
                         try await lightCalls(socket: plugin.socket, component: component, count: calls)
@@ -198,8 +199,9 @@ func memoryBenchmark(_ config: BenchConfig) async throws {
                     try await Task.sleep(for: .seconds(1))
                     let after = Proc.status(plugin.pid)
                     if detailed {
-                        Out.line("\(component), after \(calls) calls (\(threadNames(plugin.pid))):")
+                        Out.line("\(component), after \(calls) calls (threads: \(threadNames(plugin.pid))):")
                         MemoryMap.read(pid: plugin.pid, binary: binary).print()
+                        residentPages(config, pid: plugin.pid, binary: binary)
                     }
                     samples[variant, default: []].append(
                         MemorySample(
@@ -224,5 +226,17 @@ func memoryBenchmark(_ config: BenchConfig) async throws {
             Out.verdict("\(component) idle RSS vs Go 10.7 MB", ratio: idle / 10.7, target: "≤ 1.0× (\(fmt(idle, 1)) MB)", pass: idle <= 10.7)
             Out.verdict("\(component) RSS after \(calls) calls vs Go 16.8 MB", ratio: after / 16.8, target: "≤ 1.0× (\(fmt(after, 1)) MB)", pass: after <= 16.8)
         }
+    }
+}
+
+/// The binary's resident pages by section and by module (scripts/bench-python/resident_pages.py).
+func residentPages(_ config: BenchConfig, pid: Int32, binary: String) {
+    do {
+        let output = try check(config.python, ["\(config.pythonDir)/resident_pages.py", "--pid", "\(pid)", "--binary", binary, "--top", "18"],
+                               timeout: .seconds(300)).output
+        Out.line("       resident pages of the binary's own mappings, by ELF section and (code, data) by module:")
+        for line in output.split(separator: "\n") { Out.line("         " + line) }
+    } catch {
+        Out.note("resident_pages.py failed: \(error)")
     }
 }
