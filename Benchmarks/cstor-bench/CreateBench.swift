@@ -130,81 +130,122 @@ func requestBreakdown(_ records: [KubeAPIRequestRecord]) -> [(String, Int)] {
     return counts.sorted { $0.value > $1.value }
 }
 
+/// CPU seconds (user + system) of a process so far, from /proc/PID/stat.
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let stat = try? KernelFile.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+struct CreateRun {
+    var throughput: Double
+    var p50: Double
+    var p99: Double
+    var requests: Int
+    var breakdown: [(String, Int)]
+    var controllerCPU: Double
+    var benchCPU: Double
+}
+
+/// One side of one run in a fresh world (empty store but for `existing` CVCs): ours through the
+/// controller, or the limit as bare POSTs from one HTTPKubernetesClient.
+func createRun(_ config: BenchConfig, side: String, run: Int, count: Int, concurrency: Int, existing: Int = 0) async throws -> CreateRun {
+    try await CStorWorld.with(config, name: "create-\(side)-\(run)-\(existing)") { world in
+        for index in 0..<existing {
+            _ = try world.server.store.create(try world.volumeConfig("old-\(index)", gib: 1))
+        }
+        let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+        let controller = try await world.startController()
+        defer { Children.unregister(controller.pid) }
+        do {
+            let outcome = try await HTTPKubernetesClient.withClient(configuration: world.server.clientConfiguration(), logger: logger) { client in
+                try await withCSIClient(socket: controller.socket) { grpc in
+                    let csi = Csi_V1_Controller.Client(wrapping: grpc)
+                    // Warm-up of the path measured (connections, TLS sessions, code pages).
+                    for index in 0..<20 {
+                        if side == "ours" {
+                            _ = try await csi.createVolume(createRequest("pvc-warm-\(index)"), options: callOptions)
+                        } else {
+                            _ = try await client.create(try world.volumeConfig("cvc-warm-\(index)", gib: 1))
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    world.server.clearRequestLog()
+                    let controllerBefore = cpuSeconds(controller.pid)
+                    let benchBefore = cpuSeconds(getpid())
+                    let result = try await withDeadline(.seconds(900), "\(side) run \(run)") {
+                        await runConcurrently(count: count, concurrency: concurrency) { index in
+                            if side == "ours" {
+                                _ = try await csi.createVolume(createRequest("pvc-r\(run)-\(index)"), options: callOptions)
+                            } else {
+                                _ = try await client.create(try world.volumeConfig("cvc-r\(run)-\(index)", gib: 1))
+                            }
+                        }
+                    }
+                    guard result.errors.isEmpty else {
+                        throw BenchError("\(result.errors.count) of \(side)'s calls failed, first: \(result.errors[0])")
+                    }
+                    let records = world.server.requests
+                    return CreateRun(
+                        throughput: Double(count) / result.wall, p50: Stats.percentile(result.latencies, 50),
+                        p99: Stats.percentile(result.latencies, 99), requests: records.count, breakdown: requestBreakdown(records),
+                        controllerCPU: cpuSeconds(controller.pid) - controllerBefore, benchCPU: cpuSeconds(getpid()) - benchBefore)
+                }
+            }
+            await controller.stop()
+            return outcome
+        } catch {
+            saveLog(config, controller, name: "controller-\(side)-\(run)")
+            await controller.stop()
+            throw error
+        }
+    }
+}
+
+/// Keeps a plugin's log in the report directory (when one was given).
+func saveLog(_ config: BenchConfig, _ plugin: Plugin, name: String) {
+    guard config.reportDir != config.workDir else { return }
+    try? plugin.logText().write(toFile: (config.reportDir as NSString).appendingPathComponent("\(name).log"), atomically: true, encoding: .utf8)
+}
+
 func createBenchmark(_ config: BenchConfig) async throws {
     let count = config.quick ? 200 : 1000
     let concurrency = 100
     Out.header("create: CreateVolume, \(count) volumes at concurrency \(concurrency) vs bare CVC POSTs (the limit)")
-    Out.note("test API server in this process (HTTPS, token, request log), simulated cvc-operator with zero delays")
+    Out.note("test API server in this process (HTTPS, token, request log), simulated cvc-operator with zero delays; a fresh server, operator and controller for every run of each side")
     Out.note("controller: release cstor-controller, --kube-api-qps 1000000 --kube-api-burst 1000000 --max-concurrent-operations 100000 (not the bottleneck)")
-    Out.note("client: one gRPC connection over the unix socket, \(concurrency) calls in flight; limit: one HTTPKubernetesClient with the test server's configuration (QPS 1000), \(concurrency) POSTs in flight")
-    try await CStorWorld.with(config, name: "create") { world in
-        let controller = try await world.startController()
-        var ours: [(throughput: Double, p50: Double, p99: Double)] = []
-        var limit: [(throughput: Double, p50: Double, p99: Double)] = []
-        var perVolume: [Double] = []
-        var breakdown: [(String, Int)] = []
-        let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
-        try await HTTPKubernetesClient.withClient(configuration: world.server.clientConfiguration(), logger: logger) { client in
-            // Warm-up of both paths (connections, TLS sessions, code pages).
-            try await withCSIClient(socket: controller.socket) { grpc in
-                let csi = Csi_V1_Controller.Client(wrapping: grpc)
-                for index in 0..<20 { _ = try await csi.createVolume(createRequest("pvc-warm-\(index)"), options: callOptions) }
-            }
-            for index in 0..<20 { _ = try await client.create(try world.volumeConfig("cvc-warm-\(index)", gib: 1)) }
-
-            for run in 1...config.runs {
-                // Alternate which side goes first: the store grows by 2×count objects per run.
-                for side in (run % 2 == 1 ? ["ours", "limit"] : ["limit", "ours"]) {
-                    try await Task.sleep(for: .milliseconds(500))
-                    world.server.clearRequestLog()
-                    if side == "ours" {
-                        let result = try await withDeadline(.seconds(600), "CreateVolume run \(run)") {
-                            try await withCSIClient(socket: controller.socket) { grpc in
-                                let csi = Csi_V1_Controller.Client(wrapping: grpc)
-                                return await runConcurrently(count: count, concurrency: concurrency) { index in
-                                    _ = try await csi.createVolume(createRequest("pvc-r\(run)-\(index)"), options: callOptions)
-                                }
-                            }
-                        }
-                        guard result.errors.isEmpty else {
-                            throw BenchError("\(result.errors.count) CreateVolume calls failed, first: \(result.errors[0])")
-                        }
-                        let records = world.server.requests
-                        perVolume.append(Double(records.count) / Double(count))
-                        breakdown = requestBreakdown(records)
-                        let entry = (Double(count) / result.wall, Stats.percentile(result.latencies, 50), Stats.percentile(result.latencies, 99))
-                        ours.append(entry)
-                        Out.line(
-                            "run \(run) ours : \(fmt(result.wall)) s, \(fmt(entry.0, 1)) volumes/s, p50 \(fmt(entry.1)) ms, p99 \(fmt(entry.2)) ms, \(records.count) API requests (\(fmt(Double(records.count) / Double(count))) per volume)"
-                        )
-                    } else {
-                        let result = try await withDeadline(.seconds(600), "bare POST run \(run)") {
-                            await runConcurrently(count: count, concurrency: concurrency) { index in
-                                _ = try await client.create(try world.volumeConfig("cvc-r\(run)-\(index)", gib: 1))
-                            }
-                        }
-                        guard result.errors.isEmpty else {
-                            throw BenchError("\(result.errors.count) CVC POSTs failed, first: \(result.errors[0])")
-                        }
-                        let entry = (Double(count) / result.wall, Stats.percentile(result.latencies, 50), Stats.percentile(result.latencies, 99))
-                        limit.append(entry)
-                        Out.line(
-                            "run \(run) limit: \(fmt(result.wall)) s, \(fmt(entry.0, 1)) POSTs/s, p50 \(fmt(entry.1)) ms, p99 \(fmt(entry.2)) ms, \(world.server.requests.count) API requests"
-                        )
-                    }
-                }
-            }
+    Out.note("client: one gRPC connection over the unix socket, \(concurrency) calls in flight; limit: one HTTPKubernetesClient with the test server's configuration, \(concurrency) POSTs in flight")
+    Out.note("CPU = user+system seconds during the run: the controller process, and this process (API server + operator + client)")
+    var ours: [CreateRun] = []
+    var limit: [CreateRun] = []
+    for run in 1...config.runs {
+        for side in (run % 2 == 1 ? ["ours", "limit"] : ["limit", "ours"]) {
+            let result = try await createRun(config, side: side, run: run, count: count, concurrency: concurrency)
+            if side == "ours" { ours.append(result) } else { limit.append(result) }
+            let cpu = side == "ours"
+                ? "CPU per volume: controller \(fmt(result.controllerCPU / Double(count) * 1000)) ms, server+operator+client \(fmt(result.benchCPU / Double(count) * 1000)) ms"
+                : "CPU per POST: server+operator+client \(fmt(result.benchCPU / Double(count) * 1000)) ms"
+            Out.line(
+                "run \(run) \(side == "ours" ? "ours " : "limit"): \(fmt(result.throughput, 1))/s, p50 \(fmt(result.p50, 1)) ms, p99 \(fmt(result.p99, 1)) ms, \(fmt(Double(result.requests) / Double(count))) API requests each; \(cpu)"
+            )
         }
-        let status = Proc.status(controller.pid)
-        Out.line("ours : throughput \(spread(ours.map(\.throughput), 1)) volumes/s, p50 \(spread(ours.map(\.p50))) ms, p99 \(spread(ours.map(\.p99))) ms")
-        Out.line("limit: throughput \(spread(limit.map(\.throughput), 1)) POSTs/s, p50 \(spread(limit.map(\.p50))) ms, p99 \(spread(limit.map(\.p99))) ms")
-        Out.line("API requests per CreateVolume: \(spread(perVolume)) — " + breakdown.map { "\($0.0) \(fmt(Double($0.1) / Double(count)))" }.joined(separator: ", "))
-        Out.line("controller after the runs: VmRSS \(status["VmRSS"] ?? 0) kB, VmHWM \(status["VmHWM"] ?? 0) kB, threads \(status["Threads"] ?? 0)")
-        let ratios = zip(ours, limit).map { $0.throughput / $1.throughput }
-        let ratio = Stats.median(ratios)
-        Out.verdict("throughput ours/limit", ratio: ratio, target: "≥ 0.9×", pass: ratio >= 0.9, detail: "per run \(ratios.map { fmt($0, 3) }.joined(separator: ", "))")
-        let p50Ratios = zip(ours, limit).map { $1.p50 / $0.p50 }
-        Out.line("p50 latency limit/ours: \(spread(p50Ratios, 3))×, p99 limit/ours: \(spread(zip(ours, limit).map { $1.p99 / $0.p99 }, 3))×")
-        await controller.stop()
+    }
+    Out.line("ours : throughput \(spread(ours.map(\.throughput), 1)) volumes/s, p50 \(spread(ours.map(\.p50), 1)) ms, p99 \(spread(ours.map(\.p99), 1)) ms")
+    Out.line("limit: throughput \(spread(limit.map(\.throughput), 1)) POSTs/s, p50 \(spread(limit.map(\.p50), 1)) ms, p99 \(spread(limit.map(\.p99), 1)) ms")
+    let breakdown = ours.last?.breakdown ?? []
+    Out.line("API requests per CreateVolume: \(spread(ours.map { Double($0.requests) / Double(count) })) — " + breakdown.map { "\($0.0) \(fmt(Double($0.1) / Double(count)))" }.joined(separator: ", "))
+    let ratios = zip(ours, limit).map { $0.throughput / $1.throughput }
+    let ratio = Stats.median(ratios)
+    Out.verdict("throughput ours/limit", ratio: ratio, target: "≥ 0.9×", pass: ratio >= 0.9, detail: "per run \(ratios.map { fmt($0, 3) }.joined(separator: ", "))")
+    Out.line("p50 latency limit/ours: \(spread(zip(ours, limit).map { $1.p50 / $0.p50 }, 3))×, p99 limit/ours: \(spread(zip(ours, limit).map { $1.p99 / $0.p99 }, 3))×")
+    if !config.quick {
+        // Scaling: the same run with 5000 CVCs already in the store (a cluster with many volumes).
+        let existing = 5000
+        let big = try await createRun(config, side: "ours", run: 99, count: count, concurrency: concurrency, existing: existing)
+        let bigLimit = try await createRun(config, side: "limit", run: 99, count: count, concurrency: concurrency, existing: existing)
+        Out.line(
+            "with \(existing) CVCs already stored: ours \(fmt(big.throughput, 1))/s (p50 \(fmt(big.p50, 1)) ms, controller CPU \(fmt(big.controllerCPU / Double(count) * 1000)) ms/volume, server side \(fmt(big.benchCPU / Double(count) * 1000)) ms/volume), limit \(fmt(bigLimit.throughput, 1))/s → ratio \(fmt(big.throughput / bigLimit.throughput, 3))×"
+        )
     }
 }

@@ -178,6 +178,7 @@ func stageBenchmark(_ config: BenchConfig) async throws {
             }
         }
     }
+    saveLog(config, world.node, name: "node-stage")
     await world.stop()
     Out.line("ours : stage+publish \(spread(ours)) ms (client side; stage \(spread(oursStage)) ms, publish \(spread(oursPublish)) ms)")
     Out.line("       inside the node (rpc metric): stage \(spread(serverStage)) ms, publish \(spread(serverPublish)) ms")
@@ -244,6 +245,7 @@ func faultBenchmark(_ config: BenchConfig) async throws {
             try await world.teardownVolume(csi, id)
         }
     }
+    saveLog(config, world.node, name: "node-fault")
     await world.stop()
     Out.line("detection: p50 \(fmt(Stats.percentile(latencies, 50), 0)) ms, max \(fmt(latencies.max() ?? .nan, 0)) ms; recovery p50 \(fmt(Stats.percentile(recoveries, 50), 0)) ms, max \(fmt(recoveries.max() ?? .nan, 0)) ms")
     let worst = latencies.max() ?? .infinity
@@ -261,16 +263,38 @@ func statsBenchmark(_ config: BenchConfig) async throws {
     try await withCSIClient(socket: world.node.socket) { grpc in
         let csi = Csi_V1_Node.Client(wrapping: grpc)
         let setup = clock.now
+        let aborts = Counter()
+        /// Like kubelet: an ABORTED answer (operation pending) is retried after a pause.
+        @Sendable func retryingAborted(_ body: () async throws -> Void) async throws {
+            for attempt in 1...50 {
+                do {
+                    return try await body()
+                } catch let error as RPCError where error.code == .aborted && attempt < 50 {
+                    _ = aborts.take()
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
         let staged = try await withDeadline(.seconds(900), "staging \(count) volumes") {
             await runConcurrently(count: count, concurrency: 4) { index in
                 let id = ids[index]
                 let context = try world.makeVolume(id, bytes: 32 << 20)
-                _ = try await csi.nodeStageVolume(world.stageRequest(id, context: context), options: callOptions)
-                _ = try await csi.nodePublishVolume(world.publishRequest(id), options: callOptions)
+                try await retryingAborted {
+                    _ = try await csi.nodeStageVolume(world.stageRequest(id, context: context), options: callOptions)
+                }
+                try await retryingAborted { _ = try await csi.nodePublishVolume(world.publishRequest(id), options: callOptions) }
             }
         }
-        guard staged.errors.isEmpty else { throw BenchError("staging failed: \(staged.errors[0])") }
+        guard staged.errors.isEmpty else {
+            saveLog(config, world.node, name: "node-stats")
+            throw BenchError("staging failed: \(staged.errors[0])")
+        }
         Out.note("staged and published \(count) volumes in \(fmt(setup.duration(to: clock.now).seconds, 1)) s (4 at a time; stage+publish p50 \(fmt(Stats.percentile(staged.latencies, 50), 0)) ms)")
+        let abortCount = aborts.take()
+        if abortCount > 0 {
+            let recoveries = world.node.logObjects().filter { ($0["msg"] as? String) == "fault detected" }
+            Out.note("⚠ \(abortCount) ABORTED answers while staging (retried): the health monitor ran recoveries on \(recoveries.count) volumes — first: \(recoveries.first.map { "\($0["volume_id"] ?? "?"): \($0["fault"] ?? "?")" } ?? "none logged")")
+        }
         @Sendable func statsRequest(_ index: Int) -> Csi_V1_NodeGetVolumeStatsRequest {
             .with {
                 $0.volumeID = ids[index]
@@ -315,6 +339,7 @@ func statsBenchmark(_ config: BenchConfig) async throws {
         let concurrent = Stats.median(results["NodeGetVolumeStats concurrent"] ?? [])
         Out.verdict("\(count) stats sequential", value: "\(fmt(sequential, 1)) ms", target: "< 50 ms", pass: sequential < 50)
         Out.verdict("\(count) stats concurrent", value: "\(fmt(concurrent, 1)) ms", target: "< 50 ms", pass: concurrent < 50)
+        saveLog(config, world.node, name: "node-stats")
         let teardown = await runConcurrently(count: count, concurrency: 4) { index in try await world.teardownVolume(csi, ids[index]) }
         if !teardown.errors.isEmpty { Out.note("teardown errors: \(teardown.errors.count), first: \(teardown.errors[0])") }
     }

@@ -169,15 +169,16 @@ func profileProbe(_ config: BenchConfig, perfTargets: [(String, Plugin)]) async 
         let output = config.path("perf-\(plugin.pid).data")
         let recorder = Process()
         recorder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        recorder.arguments = ["perf", "record", "-e", "cpu-clock", "-F", "4999", "-g", "-p", "\(plugin.pid)", "-o", output]
+        // A fixed window (this process ignores SIGINT, and so would perf): samples only while the
+        // plugin runs, so the idle tail after the client finished adds nothing.
+        recorder.arguments = ["perf", "record", "-e", "cpu-clock", "-F", "4999", "-g", "-p", "\(plugin.pid)", "-o", output, "--", "sleep", "45"]
         recorder.standardOutput = FileHandle.nullDevice
         recorder.standardError = FileHandle.nullDevice
         try recorder.run()
         Children.register(recorder.processIdentifier)
         try await Task.sleep(for: .milliseconds(500))
         let figures = try pythonClient(config, socket: plugin.socket, calls: 10_000)
-        kill(recorder.processIdentifier, SIGINT)
-        try await waitUntil(.seconds(60), "perf record to finish") { !recorder.isRunning }
+        try await waitUntil(.seconds(120), "perf record to finish") { !recorder.isRunning }
         Children.unregister(recorder.processIdentifier)
         let report = try check("perf", ["report", "-i", output, "--no-children", "--sort", "dso,sym", "--stdio", "-g", "none", "--percent-limit", "0.01"],
                                timeout: .seconds(300)).output
