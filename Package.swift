@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "cstor-controller", targets: ["cstor-controller"]),
         .executable(name: "cstor-node", targets: ["cstor-node"]),
         .executable(name: "csictl", targets: ["csictl"]),
+        .executable(name: "cstor-bench", targets: ["cstor-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
@@ -114,6 +115,18 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/Support",
+            swiftSettings: strict
+        ),
+        // Benchmarks (scripts/bench): figures against their physical limits, not timed tests.
+        .executableTarget(
+            name: "cstor-bench",
+            dependencies: [
+                "CStorCore", "CSITestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/cstor-bench",
             swiftSettings: strict
         ),
         .testTarget(
