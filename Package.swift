@@ -39,6 +39,12 @@ let package = Package(
             providers: [.apt(["libmount-dev"])]
         ),
         .systemLibrary(
+            name: "CLibBlkid",
+            pkgConfig: "blkid",
+            providers: [.apt(["libblkid-dev"])]
+        ),
+        .systemLibrary(name: "CLinux"),
+        .systemLibrary(
             name: "CLibUdev",
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
@@ -82,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-node",
             dependencies: [
-                "CStorCore", "CLibMount", "CLibUdev",
+                "CStorCore", "CLibMount", "CLibUdev", "CLibBlkid", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),

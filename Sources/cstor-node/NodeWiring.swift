@@ -41,11 +41,10 @@ struct NodeWiring {
                 waiter: UdevDeviceWaiter(), replacementTimeout: command.iscsiReplacementTimeout, logger: logger)
         }
         if transports.contains(.loop) {
-            attachers.loop = LoopAttacher(runner: runner, allowedDirectories: loopDirectories)
+            attachers.loop = LoopAttacher(allowedDirectories: loopDirectories)
         }
         var programs = FilesystemTools.requiredPrograms
         if transports.contains(.iscsi) { programs.append(iscsiadmWords.first ?? "iscsiadm") }
-        if transports.contains(.loop) { programs.append("losetup") }
         let requiredPrograms = RequiredPrograms(programs)
 
         let node = NodeService(

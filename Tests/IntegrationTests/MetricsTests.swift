@@ -80,7 +80,6 @@ struct MetricsTests {
             }
             #expect(value(text, "cstor_node_staged_volumes") == 1)
             #expect((value(text, #"cstor_csi_command_duration_seconds_count{program="mkfs.ext4"}"#) ?? 0) >= 1)
-            #expect((value(text, #"cstor_csi_command_duration_seconds_count{program="losetup"}"#) ?? 0) >= 1)
             #expect(value(text, #"cstor_csi_rpc_duration_seconds_count{method="NodeStageVolume",code="ok"}"#) == 1)
             #expect(value(text, "cstor_node_volumes_in_fault") == 0)
             _ = try await harness.node {

@@ -37,33 +37,17 @@ struct ParserTests {
     }
 
     @Test(
-        "blkid probe output decides what a device holds",
+        "libblkid probe values decide what a device holds",
         arguments: [
-            ("DEVNAME=/dev/loop0\nUUID=x\nTYPE=ext4\nUSAGE=filesystem\n", DeviceContents.filesystem("ext4")),
-            ("DEVNAME=/dev/sdb\nPTUUID=1\nPTTYPE=dos\n", .partitionTable("dos")),
-            ("DEVNAME=/dev/sdb\nTYPE=LVM2_member\nUSAGE=raid\n", .other("raid (LVM2_member)")),
-            ("DEVNAME=/dev/sdb\nTYPE=swap\nUSAGE=other\n", .other("other (swap)")),
-            ("DEVNAME=/dev/sdb\nTYPE=xfs\n", .filesystem("xfs")),
-            ("", .empty),
+            (["TYPE": "ext4", "USAGE": "filesystem"], DeviceContents.filesystem("ext4")),
+            (["PTTYPE": "dos"], .partitionTable("dos")),
+            (["TYPE": "LVM2_member", "USAGE": "raid"], .other("raid (LVM2_member)")),
+            (["TYPE": "swap", "USAGE": "other"], .other("other (swap)")),
+            (["TYPE": "xfs"], .filesystem("xfs")),
+            ([:], .other("an unnamed signature")),
         ])
-    func blkid(output: String, expected: DeviceContents) {
-        #expect(FilesystemTools.parseProbe(output) == expected)
-    }
-
-    @Test("losetup --list --json output maps devices to backing files, deleted files included")
-    func losetupList() {
-        let json = """
-            {"loopdevices": [
-              {"name": "/dev/loop0", "back-file": "/var/lib/cstor-csi/local/volumes/pvc-1.img"},
-              {"name": "/dev/loop1", "back-file": "/tmp/x.img (deleted)"},
-              {"name": "/dev/loop2"}
-            ]}
-            """
-        let list = LoopAttacher.parseList(json)
-        #expect(list.count == 2)
-        #expect(list[0].device == "/dev/loop0" && list[0].backingFile == "/var/lib/cstor-csi/local/volumes/pvc-1.img")
-        #expect(list[1].backingFile == "/tmp/x.img")
-        #expect(LoopAttacher.parseList("").isEmpty)
+    func blkid(values: [String: String], expected: DeviceContents) {
+        #expect(FilesystemTools.contents(values) == expected)
     }
 
     @Test("iscsiadm session lines and session state parse")

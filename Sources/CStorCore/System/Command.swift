@@ -67,7 +67,7 @@ public struct Command: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What a finished command produced. A non-zero exit status is a result, not an error: callers
-/// know which statuses mean what (blkid 2 = nothing found, e2fsck 1 = errors corrected, ...).
+/// know which statuses mean what (e2fsck 1 = errors corrected, iscsiadm 15 = already logged in, ...).
 public struct CommandResult: Sendable, Equatable {
     public var status: Int32
     public var standardOutput: String

@@ -8,7 +8,7 @@ import Synchronization
     import SystemPackage
 #endif
 
-/// The one funnel through which the driver runs external programs (mkfs, blkid, iscsiadm, ...).
+/// The one funnel through which the driver runs external programs (mkfs, e2fsck, iscsiadm, ...).
 /// Every command has a timeout; the real implementation kills a command that overruns it.
 /// Tests use a scripted implementation that records the commands and answers from a table.
 public protocol ProcessRunner: Sendable {

@@ -35,7 +35,7 @@ enum AttachTarget: Sendable, Equatable, Codable, CustomStringConvertible {
     }
 
     /// Decodes and validates a publish_context. Values end up as arguments of iscsiadm and
-    /// losetup, so anything that is not exactly the expected shape is refused.
+    /// as the file a loop device is pointed at, so anything that is not exactly the expected shape is refused.
     init(publishContext context: [String: String]) throws {
         let transport = context[Key.transport] ?? (context[Key.iqn] != nil ? "iscsi" : "")
         switch transport {

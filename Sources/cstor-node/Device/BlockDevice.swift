@@ -1,3 +1,4 @@
+import CLinux
 import CStorCore
 import Foundation
 
@@ -30,9 +31,7 @@ enum BlockDevice {
         }
         defer { close(fd) }
         var size: UInt64 = 0
-        // BLKGETSIZE64 = _IOR(0x12, 114, size_t); the macro is not visible to Swift.
-        let request: UInt = 0x8008_1272
-        guard ioctl(fd, request, &size) == 0 else {
+        guard cstor_blkgetsize64(fd, &size) == 0 else {
             throw DeviceError(device: path, detail: "BLKGETSIZE64 failed: \(String(cString: strerror(errno)))")
         }
         return Int64(clamping: size)

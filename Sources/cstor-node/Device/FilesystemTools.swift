@@ -1,7 +1,8 @@
+import CLibBlkid
 import CStorCore
 import Foundation
 
-/// What a device holds, as blkid's low-level probe sees it.
+/// What a device holds, as libblkid's low-level probe sees it.
 enum DeviceContents: Sendable, Equatable {
     case empty
     case filesystem(String)
@@ -19,8 +20,8 @@ enum DeviceContents: Sendable, Equatable {
     }
 }
 
-/// The filesystem programs the node runs: probe (blkid), format (mkfs), check (e2fsck), grow
-/// (resize2fs, xfs_growfs). Each call goes through the process runner with its own timeout.
+/// The node's filesystem work: probe (libblkid, in process), format (mkfs), check (e2fsck), grow
+/// (resize2fs, xfs_growfs). Each program runs through the process runner with its own timeout.
 struct FilesystemTools: Sendable {
     var runner: any ProcessRunner
     var probeTimeout: Duration = .seconds(60)
@@ -29,34 +30,55 @@ struct FilesystemTools: Sendable {
     var growTimeout: Duration = .seconds(300)
 
     /// Programs the node needs for every filesystem it supports (checked by Probe).
-    static let requiredPrograms = ["blkid", "mkfs.ext4", "mkfs.xfs", "e2fsck", "resize2fs", "xfs_growfs"]
+    static let requiredPrograms = ["mkfs.ext4", "mkfs.xfs", "e2fsck", "resize2fs", "xfs_growfs"]
 
     static let supportedFilesystems: Set<String> = ["ext4", "xfs"]
 
-    /// Low-level probe (`blkid -p`, bypassing the cache) so a device's real content decides,
-    /// never a stale cache entry.
+    /// Low-level probe with libblkid (what `blkid -p` does, in process: superblocks and partition
+    /// tables read from the device itself, never a cache), so a device's real content decides.
+    /// Signatures that contradict each other count as data: such a device is never formatted.
     func probe(_ device: String) async throws -> DeviceContents {
-        let command = Command("blkid", ["-p", "-o", "export", device], timeout: probeTimeout)
-        let result = try await runner.run(command)
-        // blkid exits 2 when it finds no signature at all.
-        if result.status == 2 { return .empty }
-        try result.check(command)
-        return Self.parseProbe(result.standardOutput)
+        do {
+            return try await Deadline.blocking(timeout: probeTimeout) { try Self.lowLevelProbe(device) }
+        } catch is Deadline.Expired {
+            throw CSIError.deadlineExceeded("probing \(device) for a filesystem took longer than \(probeTimeout)")
+        }
     }
 
-    static func parseProbe(_ output: String) -> DeviceContents {
-        var values: [String: String] = [:]
-        for line in output.split(separator: "\n") {
-            guard let equals = line.firstIndex(of: "=") else { continue }
-            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+    private static func lowLevelProbe(_ device: String) throws -> DeviceContents {
+        guard let probe = blkid_new_probe_from_filename(device) else {
+            throw CSIError.internal("cannot probe \(device): \(String(cString: strerror(errno)))")
         }
+        defer { blkid_free_probe(probe) }
+        blkid_probe_enable_superblocks(probe, 1)
+        blkid_probe_set_superblocks_flags(probe, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE)
+        blkid_probe_enable_partitions(probe, 1)
+        blkid_probe_set_partitions_flags(probe, BLKID_PARTS_ENTRY_DETAILS)
+        switch blkid_do_safeprobe(probe) {
+        case 0: break
+        case 1: return .empty
+        case -2: return .other("contradicting signatures")
+        default: throw CSIError.internal("cannot probe \(device): \(String(cString: strerror(errno)))")
+        }
+        var values: [String: String] = [:]
+        for name in ["TYPE", "USAGE", "PTTYPE"] {
+            var value: UnsafePointer<CChar>?
+            if blkid_probe_lookup_value(probe, name, &value, nil) == 0, let value {
+                values[name] = String(cString: value)
+            }
+        }
+        return contents(values)
+    }
+
+    /// What a device holds, from the probe's TYPE, USAGE and PTTYPE values.
+    static func contents(_ values: [String: String]) -> DeviceContents {
         if let partitionTable = values["PTTYPE"] { return .partitionTable(partitionTable) }
         if let type = values["TYPE"] {
             if values["USAGE"] == nil || values["USAGE"] == "filesystem" { return .filesystem(type) }
             return .other("\(values["USAGE"] ?? "unknown") (\(type))")
         }
         if let usage = values["USAGE"] { return .other(usage) }
-        return .empty
+        return .other("an unnamed signature")
     }
 
     /// Creates a filesystem. Callers must have probed the device and found it empty; `force` is
