@@ -106,7 +106,7 @@ func stageBenchmark(_ config: BenchConfig) async throws {
     let bytes: Int64 = 1 << 30
     Out.header("stage: NodeStageVolume + NodePublishVolume of a 1 GiB ext4 loop volume vs mkfs.ext4 -F -m0 + mount + mount --bind (the limit)")
     Out.note("\(runs) runs each, alternating; a fresh sparse 1 GiB file per run in \(config.workDir) (\(filesystemOf(config.workDir)))")
-    Out.note("ours includes losetup (attach) and blkid (probe); the limit is timed on an already attached loop device, losetup shown apart")
+    Out.note("ours includes attaching the loop device and probing it for a filesystem; the limit is timed on an already attached loop device, losetup shown apart")
     let world = try await NodeWorld(config, name: "stage")
     let limitDirectory = config.path("stage-limit")
     try FileManager.default.createDirectory(atPath: limitDirectory, withIntermediateDirectories: true)

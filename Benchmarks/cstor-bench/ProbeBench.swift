@@ -84,7 +84,7 @@ func probeBenchmark(_ config: BenchConfig) async throws {
             let list = figures[name] ?? []
             Out.line("\(name.padding(toLength: 34, withPad: " ", startingAt: 0)) p50 \(spread(list.map(\.p50), 3)) ms, p99 \(spread(list.map(\.p99), 3)) ms")
         }
-        Out.line("API requests per Probe of the cstor controller: \(spread(apiPerProbe, 2)) (readiness asks the API server on every Probe)")
+        Out.line("API requests per Probe of the cstor controller: \(spread(apiPerProbe, 2)) (readiness answers are reused for --probe-cache-seconds)")
         let limit = Stats.median((figures["Python grpcio server (limit)"] ?? []).map(\.p50))
         for name in ["cstor-node", "cstor-controller --engine local", "cstor-controller --engine cstor"] {
             let p50 = Stats.median((figures[name] ?? []).map(\.p50))
