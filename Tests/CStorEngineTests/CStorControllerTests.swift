@@ -16,7 +16,7 @@ struct CStorControllerTests {
         _ cluster: CStorCluster, _ name: String, bytes: Int64 = 5 * gib, parameters: [String: String] = parameters,
         source: Csi_V1_VolumeContentSource? = nil
     ) async throws -> Csi_V1_Volume {
-        try await cluster.client {
+        let volume = try await cluster.client {
             try await $0.createVolume(.with {
                 $0.name = name
                 $0.capacityRange = .with { $0.requiredBytes = bytes }
@@ -25,6 +25,17 @@ struct CStorControllerTests {
                 if let source { $0.volumeContentSource = source }
             })
         }.volume
+        // CreateVolume returns once the CVC is Bound; the target comes up after that (Init, then
+        // Healthy), and the attacher retries until it has. Tests that go on to publish or snapshot
+        // start, like a pod would, once the target has settled.
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline,
+            (cluster.server.store.object(CStorVolume.self, namespace: cluster.namespace, name: name)?.status?.phase
+                ?? .initializing) == .initializing
+        {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return volume
     }
 
     func publish(_ cluster: CStorCluster, _ id: String, node: String = "node-1", readOnly: Bool = false) async throws -> [String: String] {
