@@ -151,7 +151,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CStorCoreTests",
-            dependencies: ["CStorCore", "CSITestSupport"],
+            dependencies: [
+                "CStorCore", "CSITestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

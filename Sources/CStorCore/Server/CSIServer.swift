@@ -5,8 +5,8 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The gRPC server of a CSI plugin as a ServiceLifecycle service: binds the endpoint (taking over
-/// a stale socket, never a live one), serves the registered CSI services through the interceptors,
-/// and on graceful shutdown stops accepting, lets in-flight RPCs finish and removes the socket.
+/// a stale socket, never a live one), serves the registered CSI services through the interceptors
+/// with each RPC's deadline enforced by `DeadlineServerTransport`, and on graceful shutdown stops accepting, lets in-flight RPCs finish and removes the socket.
 public struct CSIServer: Service {
     private let endpoint: Endpoint
     private let services: [any RegistrableRPCService]
@@ -42,7 +42,10 @@ public struct CSIServer: Service {
         }
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext, config: .defaults, eventLoopGroup: eventLoopGroup)
-        let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
+        // Deadlines through the event loop, not grpc-swift-2's sleeping task per RPC.
+        let server = GRPCServer(
+            transport: DeadlineServerTransport(wrapping: transport, eventLoop: eventLoopGroup.any()),
+            services: services, interceptors: interceptors)
         defer {
             if case .unix(let path) = endpoint { SocketGuard.remove(path: path) }
         }

@@ -1,0 +1,169 @@
+import CSITestSupport
+import Foundation
+import GRPCCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import CStorCore
+
+/// Deadlines as the sidecars and kubelet use them: the `grpc-timeout` a call carries ends the
+/// call at the client with DeadlineExceeded and cancels the RPC on the server, through the real
+/// `CSIServer` on a unix socket.
+@Suite("RPC deadlines")
+struct DeadlineTests {
+    @Test("A call past its deadline ends in DeadlineExceeded at the client, and its handler sees the RPC cancelled")
+    func clientDeadline() async throws {
+        try await withWaitingServer(bound: .seconds(10)) { identity, socket in
+            let start = ContinuousClock.now
+            let code = try await withCSIClient(socket: socket) { client in
+                let identity = Csi_V1_Identity.Client(wrapping: client)
+                // Connected first, so that the deadline is spent in the handler, not in connecting.
+                _ = try await identity.getPluginInfo(.init())
+                var options = CallOptions.defaults
+                options.timeout = .milliseconds(500)
+                return await rpcCode { try await identity.probe(.init(), options: options) }
+            }
+            #expect(code == .deadlineExceeded)
+            let outcome = try await identity.outcome()
+            #expect(outcome.cancelled, "the handler was not cancelled within \(outcome.after)")
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
+    @Test("The server cancels an RPC at its grpc-timeout even when the client does not end the call")
+    func serverEnforcesDeadline() async throws {
+        try await withWaitingServer(bound: .seconds(10)) { identity, socket in
+            let response = try await withCSIClient(socket: socket) { client in
+                // The header alone, as a client that does not enforce its own deadline sends it.
+                try await Csi_V1_Identity.Client(wrapping: client).probe(.init(), metadata: ["grpc-timeout": "300m"])
+            }
+            #expect(response.ready.value == false)
+            let outcome = try await identity.outcome()
+            #expect(outcome.cancelled, "the handler was not cancelled within \(outcome.after)")
+            #expect(outcome.after >= .milliseconds(290) && outcome.after < .seconds(5))
+        }
+    }
+
+    // "-300m" made grpc-swift-2 2.4.3's executor fail a precondition: one header crashed the plugin.
+    @Test("A call without a deadline, or with a malformed one, is served and never cancelled by the server",
+          arguments: [nil, "soon", "-300m", "300", "300x", "123456789m"])
+    func noDeadline(header: String?) async throws {
+        try await withWaitingServer(bound: .milliseconds(800)) { identity, socket in
+            var metadata = Metadata()
+            if let header { metadata.addString(header, forKey: "grpc-timeout") }
+            _ = try await withCSIClient(socket: socket) { client in
+                try await Csi_V1_Identity.Client(wrapping: client).probe(.init(), metadata: metadata)
+            }
+            let outcome = try await identity.outcome()
+            #expect(!outcome.cancelled, "cancelled after \(outcome.after)")
+        }
+    }
+
+    @Test(
+        "grpc-timeout values as the gRPC protocol spells them",
+        arguments: [
+            ("120S", TimeAmount.seconds(120)), ("1H", .hours(1)), ("2M", .minutes(2)), ("250m", .milliseconds(250)),
+            ("7u", .microseconds(7)), ("9n", .nanoseconds(9)), ("99999999S", .seconds(99_999_999)),
+            ("0m", .nanoseconds(0)), ("99999999H", .nanoseconds(.max)),
+        ])
+    func timeoutValues(text: String, expected: TimeAmount) {
+        #expect(GRPCTimeout.parse(text) == expected)
+    }
+
+    @Test("Malformed grpc-timeout values are not deadlines",
+          arguments: ["", "S", "12", "-5S", "+5S", "1.5S", "5s", "123456789S", " 5S", "５S"])
+    func malformedTimeouts(text: String) {
+        #expect(GRPCTimeout.parse(text) == nil)
+    }
+}
+
+/// An Identity service whose Probe waits until its RPC is cancelled, or `bound` passes, and then
+/// answers `ready: false`; it records which came first.
+final class WaitingIdentity: Csi_V1_Identity.SimpleServiceProtocol, Sendable {
+    struct Outcome: Sendable {
+        var cancelled: Bool
+        var after: Duration
+    }
+
+    private let bound: Duration
+    private let recorded = Mutex<Outcome?>(nil)
+
+    init(bound: Duration) {
+        self.bound = bound
+    }
+
+    /// What the last Probe saw, once its handler has finished (waits at most 20 s).
+    func outcome() async throws -> Outcome {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let outcome = recorded.withLock({ $0 }) { return outcome }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TestFailure("the Probe handler did not run, or did not finish within 20 s")
+    }
+
+    func probe(request: Csi_V1_ProbeRequest, context: ServerContext) async throws -> Csi_V1_ProbeResponse {
+        let start = ContinuousClock.now
+        let bound = self.bound
+        let cancelled = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await context.cancellation.cancelled
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: bound)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        recorded.withLock { $0 = Outcome(cancelled: cancelled, after: ContinuousClock.now - start) }
+        var response = Csi_V1_ProbeResponse()
+        response.ready = .with { $0.value = false }
+        return response
+    }
+
+    func getPluginInfo(request: Csi_V1_GetPluginInfoRequest, context: ServerContext) async throws
+        -> Csi_V1_GetPluginInfoResponse
+    {
+        Csi_V1_GetPluginInfoResponse()
+    }
+
+    func getPluginCapabilities(request: Csi_V1_GetPluginCapabilitiesRequest, context: ServerContext) async throws
+        -> Csi_V1_GetPluginCapabilitiesResponse
+    {
+        Csi_V1_GetPluginCapabilitiesResponse()
+    }
+}
+
+/// Runs a `CSIServer` with a `WaitingIdentity` and the plugins' interceptors on a fresh socket.
+func withWaitingServer(
+    bound: Duration, _ body: @Sendable (WaitingIdentity, String) async throws -> Void
+) async throws {
+    let dir = try TemporaryDirectory(prefix: "deadline")
+    let socket = dir.file("csi.sock")
+    let identity = WaitingIdentity(bound: bound)
+    let logger = Logger(label: "deadline-test") { _ in SwiftLogNoOpLogHandler() }
+    let server = CSIServer(
+        endpoint: .unix(path: socket), services: [identity],
+        interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()],
+        eventLoopGroup: .singleton, logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.run() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !SocketProbe.accepts(path: socket) {
+            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not listen on \(socket)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await body(identity, socket)
+        group.cancelAll()
+    }
+}
