@@ -39,39 +39,44 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
         let state = RPCLogState()
         observer?.started(method: method)
 
-        var rpcLogger = logger
-        rpcLogger[metadataKey: "method"] = .string(method)
-        rpcLogger[metadataKey: "request_id"] = .string(requestID)
-        let baseLogger = rpcLogger
+        // Loggers, metadata and renderings are built only for lines that are written: at the
+        // default level the quiet methods write none, and this is per-call work.
+        let logger = self.logger
+        @Sendable func lineLogger(volumeID: String?) -> Logger {
+            var line = logger
+            line[metadataKey: "method"] = .string(method)
+            line[metadataKey: "request_id"] = .string(requestID)
+            if let volumeID, !volumeID.isEmpty { line[metadataKey: "volume_id"] = .string(volumeID) }
+            return line
+        }
 
         var request = request
         request.messages = RPCAsyncSequence(
             wrapping: request.messages.map { message in
                 let volumeID = (message as? any CSIVolumeScoped)?.volumeIDForLog
                 state.setVolumeID(volumeID)
-                var line = baseLogger
-                if let volumeID, !volumeID.isEmpty { line[metadataKey: "volume_id"] = .string(volumeID) }
-                if let snapshotID = (message as? any CSISnapshotScoped)?.snapshotIDForLog, !snapshotID.isEmpty {
-                    line[metadataKey: "snapshot_id"] = .string(snapshotID)
+                if logger.logLevel <= level {
+                    var line = lineLogger(volumeID: volumeID)
+                    if let snapshotID = (message as? any CSISnapshotScoped)?.snapshotIDForLog, !snapshotID.isEmpty {
+                        line[metadataKey: "snapshot_id"] = .string(snapshotID)
+                    }
+                    line.log(level: level, "request", metadata: ["request": Self.body(message)])
                 }
-                line.log(level: level, "request", metadata: ["request": Self.body(message)])
                 return message
             })
 
-        @Sendable func finish(code: String, message: String?, response: Logger.Metadata.Value?) {
+        @Sendable func finish(code: String, message: String?, response: (@Sendable () -> Logger.Metadata.Value?)? = nil) {
             let seconds = Self.seconds(start.duration(to: clock.now))
-            var line = baseLogger
-            if let volumeID = state.volumeID, !volumeID.isEmpty {
-                line[metadataKey: "volume_id"] = .string(volumeID)
-            }
-            var metadata: Logger.Metadata = [
-                "code": .string(code),
-                "duration_ms": .stringConvertible(seconds * 1000),
-            ]
-            if let message { metadata["error"] = .string(message) }
-            if let response { metadata["response"] = response }
             let finishLevel: Logger.Level = code == "ok" ? level : (level == .debug ? .info : .warning)
-            line.log(level: finishLevel, "response", metadata: metadata)
+            if logger.logLevel <= finishLevel {
+                var metadata: Logger.Metadata = [
+                    "code": .string(code),
+                    "duration_ms": .stringConvertible(seconds * 1000),
+                ]
+                if let message { metadata["error"] = .string(message) }
+                if let body = response?() { metadata["response"] = body }
+                lineLogger(volumeID: state.volumeID).log(level: finishLevel, "response", metadata: metadata)
+            }
             observer?.finished(method: method, code: code, seconds: seconds)
         }
 
@@ -83,13 +88,13 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
             }
         } catch {
             let rpcError = Self.rpcError(error)
-            finish(code: Self.codeName(rpcError.code), message: rpcError.message, response: nil)
+            finish(code: Self.codeName(rpcError.code), message: rpcError.message)
             throw error
         }
 
         switch response.accepted {
         case .failure(let error):
-            finish(code: Self.codeName(error.code), message: error.message, response: nil)
+            finish(code: Self.codeName(error.code), message: error.message)
         case .success(var contents):
             let producer = contents.producer
             contents.producer = { writer in
@@ -98,11 +103,11 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
                     let trailers = try await RequestContext.$current.withValue(rpcContext) {
                         try await producer(RPCWriter(wrapping: capture))
                     }
-                    finish(code: "ok", message: nil, response: capture.loggedBody)
+                    finish(code: "ok", message: nil, response: { capture.loggedBody })
                     return trailers
                 } catch {
                     let rpcError = Self.rpcError(error)
-                    finish(code: Self.codeName(rpcError.code), message: rpcError.message, response: nil)
+                    finish(code: Self.codeName(rpcError.code), message: rpcError.message)
                     throw error
                 }
             }
@@ -177,19 +182,20 @@ private final class RPCLogState: Sendable {
     }
 }
 
-/// Passes messages through to the real writer and keeps the last one's rendering for the log.
+/// Passes messages through to the real writer and keeps the last one, rendered for the log only
+/// when a line asks for it.
 private final class CapturingWriter<Element: Sendable>: RPCWriterProtocol, Sendable {
     private let base: RPCWriter<Element>
-    private let last = Mutex<Logger.Metadata.Value?>(nil)
+    private let last = Mutex<Element?>(nil)
 
     init(wrapping base: RPCWriter<Element>) {
         self.base = base
     }
 
-    var loggedBody: Logger.Metadata.Value? { last.withLock { $0 } }
+    var loggedBody: Logger.Metadata.Value? { last.withLock { $0 }.map { RPCLoggingInterceptor.body($0) } }
 
     func write(_ element: Element) async throws {
-        last.withLock { $0 = RPCLoggingInterceptor.body(element) }
+        last.withLock { $0 = element }
         try await base.write(element)
     }
 
