@@ -148,22 +148,36 @@ final class WaitingIdentity: Csi_V1_Identity.SimpleServiceProtocol, Sendable {
 func withWaitingServer(
     bound: Duration, _ body: @Sendable (WaitingIdentity, String) async throws -> Void
 ) async throws {
-    let dir = try TemporaryDirectory(prefix: "deadline")
-    let socket = dir.file("csi.sock")
     let identity = WaitingIdentity(bound: bound)
-    let logger = Logger(label: "deadline-test") { _ in SwiftLogNoOpLogHandler() }
+    try await withTestServer(services: [identity]) { socket in try await body(identity, socket) }
+}
+
+/// Runs a `CSIServer` with these services and the plugins' interceptors on a fresh socket.
+func withTestServer(
+    services: [any RegistrableRPCService], _ body: @Sendable (String) async throws -> Void
+) async throws {
+    let dir = try TemporaryDirectory(prefix: "server")
+    let socket = dir.file("csi.sock")
+    let logger = Logger(label: "server-test") { _ in SwiftLogNoOpLogHandler() }
+    let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let server = CSIServer(
-        endpoint: .unix(path: socket), services: [identity],
+        endpoint: .unix(path: socket), services: services,
         interceptors: [RPCLoggingInterceptor(logger: logger), ErrorMappingInterceptor()],
-        eventLoopGroup: .singleton, logger: logger)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !SocketProbe.accepts(path: socket) {
-            guard ContinuousClock.now < deadline else { throw TestFailure("the server did not listen on \(socket)") }
-            try await Task.sleep(for: .milliseconds(10))
+        eventLoopGroup: eventLoopGroup, logger: logger)
+    do {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !SocketProbe.accepts(path: socket) {
+                guard ContinuousClock.now < deadline else { throw TestFailure("the server did not listen on \(socket)") }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await body(socket)
+            group.cancelAll()
         }
-        try await body(identity, socket)
-        group.cancelAll()
+    } catch {
+        try? await eventLoopGroup.shutdownGracefully()
+        throw error
     }
+    try await eventLoopGroup.shutdownGracefully()
 }

@@ -6,7 +6,8 @@ import ServiceLifecycle
 
 /// The gRPC server of a CSI plugin as a ServiceLifecycle service: binds the endpoint (taking over
 /// a stale socket, never a live one), serves the registered CSI services through the interceptors
-/// with each RPC's deadline enforced by `DeadlineServerTransport`, and on graceful shutdown stops accepting, lets in-flight RPCs finish and removes the socket.
+/// over `CSIServerTransport` (deadlines, and which RPCs run on the event loop), and on graceful
+/// shutdown stops accepting, lets in-flight RPCs finish and removes the socket.
 public struct CSIServer: Service {
     private let endpoint: Endpoint
     private let services: [any RegistrableRPCService]
@@ -14,6 +15,14 @@ public struct CSIServer: Service {
     private let eventLoopGroup: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (String) async -> Void
+
+    /// The methods that run on the event loop's thread (`CSIServerTransport`): frequent, and
+    /// answered from memory without blocking. NodeGetVolumeStats is not one: statvfs can hang on a
+    /// dead device.
+    public static let loopMethods: Set<String> = [
+        "Probe", "GetPluginInfo", "GetPluginCapabilities", "ControllerGetCapabilities", "NodeGetCapabilities",
+        "GroupControllerGetCapabilities", "NodeGetInfo",
+    ]
 
     public init(
         endpoint: Endpoint, services: [any RegistrableRPCService], interceptors: [any ServerInterceptor],
@@ -42,16 +51,17 @@ public struct CSIServer: Service {
         }
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext, config: .defaults, eventLoopGroup: eventLoopGroup)
-        // Deadlines through the event loop, not grpc-swift-2's sleeping task per RPC.
+        let eventLoop = eventLoopGroup.any()
         let server = GRPCServer(
-            transport: DeadlineServerTransport(wrapping: transport, eventLoop: eventLoopGroup.any()),
+            transport: CSIServerTransport(wrapping: transport, eventLoop: eventLoop, loopMethods: Self.loopMethods),
             services: services, interceptors: interceptors)
+        let loopExecutor = EventLoopTaskExecutor(eventLoop: eventLoop)
         defer {
             if case .unix(let path) = endpoint { SocketGuard.remove(path: path) }
         }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await server.serve() }
+                group.addTask { try await withTaskExecutorPreference(loopExecutor) { try await server.serve() } }
                 let bound = try await transport.listeningAddress
                 logger.notice("listening", metadata: ["endpoint": .string(endpoint.description), "address": "\(bound)"])
                 await onListening("\(bound)")

@@ -1,27 +1,44 @@
 import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import NIOCore
 import Synchronization
 
-/// A server transport that enforces each RPC's deadline (`grpc-timeout`) with one scheduled
-/// callback on an event loop, cancelled (and freed) when the RPC ends.
+/// The transport of `CSIServer`: grpc-swift-nio-transport's HTTP/2 server, with two decisions
+/// taken for each RPC before grpc-swift-2's executor sees it.
 ///
-/// grpc-swift-2's executor races every RPC that carries `grpc-timeout` with a `Task.sleep` child
-/// task, and a cancelled sleep keeps its memory until its original deadline
-/// (swiftlang/swift#60441): 10,000 calls with the sidecars' 120 s deadline held ~17 MB. This
-/// wrapper takes `grpc-timeout` out of the request's first metadata before the executor reads it,
-/// and at the deadline does what the executor's timer did: it cancels the RPC through
-/// `ServerContext.cancellation` (handlers see it with `withRPCCancellationHandler` or
+/// **The deadline** (`grpc-timeout`) is enforced by one scheduled callback on the event loop,
+/// cancelled (and freed) when the RPC ends. grpc-swift-2's executor raced every RPC that carries
+/// `grpc-timeout` with a `Task.sleep` child task, and a cancelled sleep keeps its memory until its
+/// original deadline (swiftlang/swift#60441): 10,000 calls with the sidecars' 120 s deadline held
+/// ~17 MB. So `grpc-timeout` is taken out of the request's first metadata before the executor
+/// reads it, and at the deadline the callback does what the executor's timer did: it cancels the
+/// RPC through `ServerContext.cancellation` (handlers see it with `withRPCCancellationHandler` or
 /// `context.cancellation`). The client's own deadline still ends its call with DEADLINE_EXCEEDED.
-public struct DeadlineServerTransport<Base: ServerTransport>: ServerTransport {
+///
+/// **Where the RPC runs.** The server's tasks prefer the event loop's thread (`CSIServer` serves
+/// under an `EventLoopTaskExecutor`), so a method in `loopMethods` — a few answers from memory
+/// that kubelet and the sidecars ask for again and again — runs where its bytes arrive and leave,
+/// without a hop to the cooperative pool and back for each step (16 → 3 context switches per
+/// Probe). Every other method moves to the cooperative pool first: a handler that blocks
+/// (statvfs on a hung device, mkfs, fsync) must never hold up the event loop.
+///
+/// It wraps the concrete HTTP/2 transport rather than any `ServerTransport`: in a generic wrapper
+/// every RPC would look up the metadata of its nested generic types at run time (~10,000
+/// instructions per call, measured with callgrind).
+public struct CSIServerTransport: ServerTransport {
+    public typealias Base = HTTP2ServerTransport.Posix
     public typealias Bytes = Base.Bytes
 
     private let base: Base
     private let eventLoop: any EventLoop
+    private let loopMethods: Set<String>
 
-    /// `eventLoop` runs the deadline callbacks (any loop will do: a callback only flags the RPC).
-    public init(wrapping base: Base, eventLoop: any EventLoop) {
+    /// `eventLoop` runs the deadline callbacks (any loop will do: a callback only flags the RPC);
+    /// `loopMethods` are the method names (`Probe`) that stay on the executor the server runs on.
+    public init(wrapping base: Base, eventLoop: any EventLoop, loopMethods: Set<String>) {
         self.base = base
         self.eventLoop = eventLoop
+        self.loopMethods = loopMethods
     }
 
     public func configure(context: GRPCServerContext) {
@@ -36,12 +53,17 @@ public struct DeadlineServerTransport<Base: ServerTransport>: ServerTransport {
         streamHandler: @escaping @Sendable (_ stream: RPCStream<Inbound, Outbound>, _ context: ServerContext) async -> Void
     ) async throws {
         let eventLoop = self.eventLoop
+        let loopMethods = self.loopMethods
         try await base.listen { stream, context in
             let deadline = RPCDeadline(cancellation: context.cancellation, eventLoop: eventLoop)
             defer { deadline.end() }
             let inbound = RPCAsyncSequence(wrapping: DeadlineTakingParts(base: stream.inbound, deadline: deadline))
-            await streamHandler(
-                RPCStream(descriptor: stream.descriptor, inbound: inbound, outbound: stream.outbound), context)
+            let rpc = RPCStream(descriptor: stream.descriptor, inbound: inbound, outbound: stream.outbound)
+            if loopMethods.contains(stream.descriptor.method) {
+                await streamHandler(rpc, context)
+            } else {
+                await withTaskExecutorPreference(globalConcurrentExecutor) { await streamHandler(rpc, context) }
+            }
         }
     }
 
