@@ -62,33 +62,40 @@ func probeBenchmark(_ config: BenchConfig) async throws {
         let pythonServer = try await PythonServer(config, socket: config.path("probe/python.sock"))
         var figures: [String: [ClientFigures]] = [:]
         var apiPerProbe: [Double] = []
-        let targets: [(String, String)] = [
-            ("Python grpcio server (limit)", pythonServer.socket),
-            ("cstor-node", node.node.socket),
-            ("cstor-controller --engine local", local.socket),
-            ("cstor-controller --engine cstor", cstor.socket),
+        let targets: [(String, String, Int32)] = [
+            ("Python grpcio server (limit)", pythonServer.socket, pythonServer.process.processIdentifier),
+            ("cstor-node", node.node.socket, node.node.pid),
+            ("cstor-controller --engine local", local.socket, local.pid),
+            ("cstor-controller --engine cstor", cstor.socket, cstor.pid),
         ]
+        var serverCost: [String: [(cpu: Double, switches: Double)]] = [:]
         for run in 1...max(config.runs, 2) {
-            for (name, socket) in (run % 2 == 1 ? targets : targets.reversed()) {
+            for (name, socket, pid) in (run % 2 == 1 ? targets : targets.reversed()) {
                 world.server.clearRequestLog()
+                let (cpuBefore, switchesBefore) = (cpuSeconds(pid), contextSwitches(pid))
                 let result = try pythonClient(config, socket: socket, calls: calls)
+                // The warm-up's 500 calls are in the figures too.
+                let perCall = (cpu: (cpuSeconds(pid) - cpuBefore) / Double(calls + 500) * 1e6,
+                               switches: Double(contextSwitches(pid) - switchesBefore) / Double(calls + 500))
+                serverCost[name, default: []].append(perCall)
                 if name.hasSuffix("cstor") { apiPerProbe.append(Double(world.server.requests.count) / Double(calls + 500)) }
                 figures[name, default: []].append(result)
-                Out.line("run \(run) \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) p50 \(fmt(result.p50, 3)) ms, p99 \(fmt(result.p99, 3)) ms, mean \(fmt(result.mean, 3)) ms")
+                Out.line("run \(run) \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) p50 \(fmt(result.p50, 3)) ms, p99 \(fmt(result.p99, 3)) ms, mean \(fmt(result.mean, 3)) ms; server \(fmt(perCall.cpu, 0)) µs CPU, \(fmt(perCall.switches, 1)) context switches per call")
             }
             let ping = try python(config, "uds_pingpong.py", ["--rounds", "20000"])
             figures["raw UDS ping-pong (floor)", default: []].append(ping)
             Out.line("run \(run) raw UDS ping-pong (2 processes)       p50 \(fmt(ping.p50, 3)) ms, p99 \(fmt(ping.p99, 3)) ms")
         }
-        for (name, _) in targets + [("raw UDS ping-pong (floor)", "")] {
+        for name in targets.map(\.0) + ["raw UDS ping-pong (floor)"] {
             let list = figures[name] ?? []
-            Out.line("\(name.padding(toLength: 34, withPad: " ", startingAt: 0)) p50 \(spread(list.map(\.p50), 3)) ms, p99 \(spread(list.map(\.p99), 3)) ms")
+            let cost = serverCost[name].map { "; server CPU \(spread($0.map(\.cpu), 0)) µs, \(spread($0.map(\.switches), 1)) context switches per call" } ?? ""
+            Out.line("\(name.padding(toLength: 34, withPad: " ", startingAt: 0)) p50 \(spread(list.map(\.p50), 3)) ms, p99 \(spread(list.map(\.p99), 3)) ms\(cost)")
         }
         Out.line("API requests per Probe of the cstor controller: \(spread(apiPerProbe, 2)) (readiness answers are reused for --probe-cache-seconds)")
         let limit = Stats.median((figures["Python grpcio server (limit)"] ?? []).map(\.p50))
         for name in ["cstor-node", "cstor-controller --engine local", "cstor-controller --engine cstor"] {
             let p50 = Stats.median((figures[name] ?? []).map(\.p50))
-            Out.verdict("\(name) p50 vs Python grpcio server", ratio: p50 / limit, target: "≤ 1.0× (Go reference 0.40 ms = \(fmt(0.40 / limit, 2))×)", pass: p50 <= limit)
+            Out.verdict("\(name) p50 vs Python grpcio server", ratio: p50 / limit, target: "≤ 1.3× (issue 18; Go reference 0.40 ms = \(fmt(0.40 / limit, 2))×)", pass: p50 <= 1.3 * limit)
         }
         if config.profile {
             // Each profiler on its own: one failing does not cost the other.
@@ -229,9 +236,15 @@ func callgrindProbe(_ config: BenchConfig, world: CStorWorld) async throws {
         let arguments = component == "cstor-node"
             ? ["--node-id", "node-1", "--kubelet-dir", directory + "/kubelet", "--state-dir", directory + "/state", "--transports", "loop", "--loop-dir", directory + "/volumes"]
             : ["--engine", "local", "--state-dir", directory + "/state"]
+        // valgrind 3.19 gives up on the DWARF of the lld-linked release binaries ("possibly
+        // corrupted debuginfo"): profile a copy without it (the symbol table is kept).
+        let binary = directory + "/" + component
+        try check("objcopy", ["--strip-debug", config.binary(component), binary], timeout: .seconds(120))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--callgrind-out-file=\(output)", config.binary(component),
+        // Instrumentation off until the warm-up is done (`callgrind_control -i on` turns it on;
+        // with --collect-atstart=no instead, `-i on` would collect nothing).
+        process.arguments = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=\(output)", binary,
                              "--endpoint", "unix://\(socket)"] + arguments
         let log = FileHandle(forWritingAtPath: directory + "/valgrind.log") ?? {
             _ = FileManager.default.createFile(atPath: directory + "/valgrind.log", contents: nil)
@@ -296,4 +309,17 @@ func callgrindProbe(_ config: BenchConfig, world: CStorWorld) async throws {
         try? demangle(inclusive).write(toFile: (config.reportDir as NSString).appendingPathComponent("callgrind-\(component)-inclusive.txt"), atomically: true, encoding: .utf8)
         _ = world
     }
+}
+
+/// Context switches (voluntary and not) of all the threads of a process so far.
+func contextSwitches(_ pid: Int32) -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    var total = 0
+    for task in tasks {
+        guard let status = try? KernelFile.read("/proc/\(pid)/task/\(task)/status") else { continue }
+        for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+            total += Int(line.split(separator: "\t").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+        }
+    }
+    return total
 }
