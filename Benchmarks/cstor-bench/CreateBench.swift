@@ -91,7 +91,7 @@ struct CStorWorld {
                 finalizers: ["cvc.openebs.io/finalizer"]),
             spec: CStorVolumeConfig.Spec(
                 capacity: ["storage": storage], cstorVolumeSource: nil,
-                provision: CStorVolumeConfig.Provision(capacity: ["storage": storage], replicaCount: 1)),
+                provision: CStorVolumeConfigKind.Provision(capacity: ["storage": storage], replicaCount: 1)),
             status: CStorVolumeConfig.Status(phase: .pending))
     }
 }

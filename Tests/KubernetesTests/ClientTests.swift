@@ -296,7 +296,8 @@ struct ClientTests {
             CStorVolume(
                 metadata: ObjectMeta(
                     name: "pvc-1", namespace: namespace, ownerReferences: [OwnerReference(controller: owner)],
-                    finalizers: ["test.openebs.io/hold"])))
+                    finalizers: ["test.openebs.io/hold"]),
+                spec: .init()))
         return (owner, dependent)
     }
 
@@ -333,7 +334,9 @@ struct ClientTests {
             cvc.metadata.finalizers = []
             let owner = try await client.create(cvc)
             _ = try await client.create(
-                CStorVolume(metadata: ObjectMeta(name: "pvc-2", namespace: namespace, ownerReferences: [OwnerReference(controller: owner)])))
+                CStorVolume(
+                    metadata: ObjectMeta(name: "pvc-2", namespace: namespace, ownerReferences: [OwnerReference(controller: owner)]),
+                    spec: .init()))
             #expect(try await client.delete(
                 CStorVolumeConfig.self, name: "pvc-2", namespace: namespace, options: DeleteOptions(propagationPolicy: .orphan)) == .deleted)
             let orphan = try await client.get(CStorVolume.self, name: "pvc-2", namespace: namespace)

@@ -83,7 +83,7 @@ func makeCVC(_ name: String, namespace: String = "openebs", size: String = "5Gi"
             finalizers: [SimulatedCVCOperator.cvcFinalizer]),
         spec: CStorVolumeConfig.Spec(
             capacity: ["storage": quantity],
-            provision: CStorVolumeConfig.Provision(capacity: ["storage": quantity], replicaCount: replicas)),
+            provision: CStorVolumeConfigKind.Provision(capacity: ["storage": quantity], replicaCount: replicas)),
         status: CStorVolumeConfig.Status(phase: .pending))
 }
 

@@ -194,7 +194,7 @@ struct WatchTests {
                 $0.phase == .healthy
             }
             try await waitUntilWatching(server)
-            _ = try await client.create(CStorVolume(metadata: ObjectMeta(name: "pvc-1", namespace: namespace), status: .init(phase: .initializing)))
+            _ = try await client.create(CStorVolume(metadata: ObjectMeta(name: "pvc-1", namespace: namespace), spec: .init(), status: .init(phase: .initializing)))
             _ = try await client.mergePatch(CStorVolume.self, name: "pvc-1", namespace: namespace, ["status": ["phase": "Healthy"]])
             let volume = try await healthy
             #expect(volume.phase == .healthy)

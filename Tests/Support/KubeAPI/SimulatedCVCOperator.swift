@@ -223,7 +223,7 @@ public final class SimulatedCVCOperator: Sendable {
         guard let cvc = store.object(CStorVolumeConfig.self, namespace: namespace, name: name),
             let wanted = cvc.spec.capacity?["storage"], let current = cvc.status?.capacity?["storage"], wanted > current
         else { return }
-        let resizing = CStorVolumeConfig.Condition(
+        let resizing = CStorVolumeConfigKind.Condition(
             lastTransitionTime: .now, message: "Resizing from \(current) to \(wanted)", reason: "Resizing", type: "Resizing")
         if !(cvc.status?.condition ?? []).contains(where: { $0.type == "Resizing" }) {
             store.modify(CStorVolumeConfig.self, namespace: namespace, name: name) { cvc in
@@ -253,7 +253,7 @@ public final class SimulatedCVCOperator: Sendable {
             let replicas = volume.spec.replicationFactor ?? 1
             let mode = phase == .healthy ? "Healthy" : phase == .degraded ? "Degraded" : "Offline"
             status.replicaStatuses = (0..<replicas).map { index in
-                CStorVolume.ReplicaStatus(
+                CStorVolumeKind.ReplicaStatus(
                     checkpointedIOSeq: "0", inflightRead: "0", inflightSync: "0", inflightWrite: "0", mode: mode,
                     quorum: "1", replicaId: String(1000 + index), upTime: 60)
             }
@@ -280,7 +280,7 @@ public final class SimulatedCVCOperator: Sendable {
                 metadata: ObjectMeta(name: name, namespace: namespace),
                 spec: CStorPoolCluster.Spec(
                     pools: nodes.map { node in
-                        CStorPoolCluster.PoolSpec(
+                        CStorPoolClusterKind.PoolSpec(
                             dataRaidGroups: [CStorPoolRaidGroup(blockDevices: [.init(blockDeviceName: "blockdevice-\(node)")])],
                             nodeSelector: ["kubernetes.io/hostname": node],
                             poolConfig: CStorPoolConfig(dataRaidGroupType: "stripe"))
@@ -306,7 +306,7 @@ public final class SimulatedCVCOperator: Sendable {
     @discardableResult
     public func createReplicas(volume: String, poolInstances: [String], snapshots: [String: Int64]) throws -> [CStorVolumeReplica] {
         let namespace = self.namespace
-        let infos = snapshots.mapValues { CStorVolumeReplica.SnapshotInfo(logicalReferenced: $0) }
+        let infos = snapshots.mapValues { CStorVolumeReplicaKind.SnapshotInfo(logicalReferenced: $0) }
         return try poolInstances.map { pool in
             try store.create(
                 CStorVolumeReplica(

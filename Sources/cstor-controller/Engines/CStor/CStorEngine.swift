@@ -175,7 +175,7 @@ struct CStorEngine: VolumeEngine {
                 finalizers: [Keys.cvcFinalizer]),
             spec: CStorVolumeConfig.Spec(
                 capacity: ["storage": storage], cstorVolumeSource: source,
-                provision: CStorVolumeConfig.Provision(capacity: ["storage": storage], replicaCount: parameters.replicaCount)),
+                provision: CStorVolumeConfigKind.Provision(capacity: ["storage": storage], replicaCount: parameters.replicaCount)),
             status: CStorVolumeConfig.Status(phase: .pending))
     }
 
@@ -445,8 +445,8 @@ struct CStorEngine: VolumeEngine {
                     labels: [Keys.attachmentVolumeLabel: id, Keys.attachmentNodeLabel: node],
                     finalizers: [Keys.attachmentFinalizer]),
                 spec: CStorVolumeAttachment.Spec(
-                    iscsi: CStorVolumeAttachment.ISCSI(iqn: iqn, lun: "0", targetPortal: portal),
-                    volume: CStorVolumeAttachment.Volume(
+                    iscsi: CStorVolumeAttachmentKind.ISCSI(iqn: iqn, lun: "0", targetPortal: portal),
+                    volume: CStorVolumeAttachmentKind.Volume(
                         accessModes: [access.mode.rawValue], accessType: access.isBlock ? "block" : "mount",
                         capacity: cv.spec.capacity?.description, fsType: access.fsType, mountOptions: access.mountFlags,
                         name: id, ownerNodeID: node, readOnly: readOnly)))
