@@ -208,7 +208,9 @@ struct ClientTests {
                 _ = try await client.create(
                     CStorVolumeAttachment(
                         metadata: ObjectMeta(name: "\(volume)-\(node)", namespace: namespace, labels: ["Volname": volume, "nodeID": node]),
-                        spec: .init(volume: .init(name: volume, ownerNodeID: node))))
+                        spec: .init(
+                            iscsi: .init(iqn: "iqn.2016-09.com.openebs.cstor:\(volume)", lun: "0", targetPortal: "10.96.0.2:3260"),
+                            volume: .init(name: volume, ownerNodeID: node))))
             }
             let onA = try await client.list(CStorVolumeAttachment.self, namespace: namespace, options: ListOptions(labelSelector: "nodeID=node-a"))
             #expect(onA.items.map(\.metadata.name) == ["pvc-1-node-a", "pvc-2-node-a"])

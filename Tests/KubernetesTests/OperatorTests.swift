@@ -16,6 +16,7 @@ struct OperatorTests {
             try await SimulatedCVCOperator.with(store: server.store, options: options) { simulated in
                 try await body(server, client, simulated)
             }
+            #expect(server.store.rejectedInProcessWrites == [], "every write of the simulated operator passes the API's checks")
         }
     }
 

@@ -6,7 +6,8 @@ import Synchronization
 
 /// The cstor engine's world in one process: a kube-apiserver-like test server over HTTPS, the
 /// simulated cvc-operator, a stand-in for the volume targets' snapshot service, and the real
-/// controller binary talking to all of them through a kubeconfig, as in a cluster.
+/// controller binary talking to all of them through a kubeconfig, as in a cluster: with the token
+/// of the chart's controller service account, held to the chart's RBAC.
 public final class CStorCluster: @unchecked Sendable {
     public let server: KubeAPITestServer
     public let operatorSimulator: SimulatedCVCOperator
@@ -16,6 +17,13 @@ public final class CStorCluster: @unchecked Sendable {
     public var socket: String { directory.file("controller.sock") }
     public private(set) var controller: PluginProcess?
     public let namespace = "openebs"
+    /// The controller's service account in the chart rendered with its defaults (release
+    /// cstor-csi in namespace openebs).
+    public static let controllerServiceAccount = (namespace: "openebs", name: "cstor-csi-controller")
+    /// The user the controller's requests authenticate as.
+    public static var controllerUser: String {
+        KubeAPIUser.serviceAccount(namespace: controllerServiceAccount.namespace, name: controllerServiceAccount.name).name
+    }
 
     init(server: KubeAPITestServer, operatorSimulator: SimulatedCVCOperator, target: TestSnapshotTarget) throws {
         self.server = server
@@ -23,6 +31,11 @@ public final class CStorCluster: @unchecked Sendable {
         self.target = target
         directory = try TemporaryDirectory(prefix: "cstor")
         kubeconfig = directory.file("kubeconfig")
+        let account = Self.controllerServiceAccount
+        guard server.rbac.serviceAccounts.contains("\(account.namespace)/\(account.name)") else {
+            throw TestFailure("the chart's rendered RBAC has no ServiceAccount \(account.namespace)/\(account.name)")
+        }
+        let token = server.serviceAccountToken(namespace: account.namespace, name: account.name)
         let ca = server.pki.map { Data($0.caPEM).base64EncodedString() } ?? ""
         let yaml = """
             apiVersion: v1
@@ -36,7 +49,7 @@ public final class CStorCluster: @unchecked Sendable {
             users:
             - name: test
               user:
-                token: \(server.token ?? "")
+                token: \(token)
             contexts:
             - name: test
               context:
@@ -89,6 +102,10 @@ public func withCStorCluster(
                     try cluster.createFixtures()
                     try await cluster.startController(controllerArguments)
                     try await body(cluster)
+                    let rejected = server.store.rejectedInProcessWrites
+                    guard rejected.isEmpty else {
+                        throw TestFailure("the API refused writes of the simulated operator or the fixtures:\n" + rejected.joined(separator: "\n"))
+                    }
                 } catch {
                     let log = cluster.controller?.logText() ?? ""
                     _ = try? await cluster.controller?.stop(signal: SIGKILL)
