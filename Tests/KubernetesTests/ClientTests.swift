@@ -254,7 +254,7 @@ struct ClientTests {
                     [.test("/metadata/resourceVersion", .string(created.metadata.resourceVersion)), .add("/metadata/labels/x", "y")])
             }
             #expect(failed?.kind == .invalid)
-            #expect(failed?.csiError.code == .invalidArgument)
+            #expect(failed?.csiError.code == .internalError, "an object the driver built and the API refused is the driver's fault")
 
             let stale = await kubernetesError {
                 try await client.mergePatch(
@@ -362,7 +362,7 @@ struct ClientTests {
         }
     }
 
-    @Test("An object without a name is Invalid, and the cause names the field")
+    @Test("An object without a name is Invalid, the cause names the field, and by default it is the driver's fault (Internal)")
     func invalidObject() async throws {
         var nameless = makeCVC("")
         nameless.metadata.name = ""
@@ -372,8 +372,9 @@ struct ClientTests {
         let error = try #require(missing)
         #expect(error.kind == .invalid)
         #expect(error.causes.first?.field == "metadata.name")
-        #expect(error.csiError.code == .invalidArgument)
+        #expect(error.csiError.code == .internalError)
         #expect(error.csiError.message.contains("metadata.name"))
+        #expect(error.csiError.message.contains("cstor-csi built"))
         #expect(badName?.kind == .invalid)
         #expect(badName?.message.contains("RFC 1123") == true)
     }
@@ -477,7 +478,7 @@ struct ClientTests {
 struct KubernetesErrorMappingTests {
     static let table: [(KubernetesError.Kind, RPCError.Code)] = [
         (.notFound, .notFound), (.alreadyExists, .alreadyExists), (.conflict, .aborted), (.gone, .aborted),
-        (.invalid, .invalidArgument), (.forbidden, .failedPrecondition), (.unauthorized, .unavailable),
+        (.invalid, .internalError), (.forbidden, .failedPrecondition), (.unauthorized, .unavailable),
         (.tooManyRequests, .unavailable), (.serverError, .unavailable), (.timeout, .unavailable), (.transport, .unavailable),
         (.badRequest, .internalError), (.methodNotAllowed, .internalError), (.unexpectedResponse, .internalError),
         (.configuration, .failedPrecondition),

@@ -92,7 +92,8 @@ public final class CStorCluster: @unchecked Sendable {
 /// log is attached to a failure.
 public func withCStorCluster(
     operatorOptions: SimulatedCVCOperator.Options = .init(targetAddress: "127.0.0.1"),
-    controllerArguments: [String] = [], _ body: (CStorCluster) async throws -> Void
+    controllerArguments: [String] = [], beforeStart: (CStorCluster) throws -> Void = { _ in },
+    _ body: (CStorCluster) async throws -> Void
 ) async throws {
     try await KubeAPITestServer.with(.init(tls: true)) { server in
         try await SimulatedCVCOperator.with(store: server.store, options: operatorOptions) { operatorSimulator in
@@ -100,6 +101,7 @@ public func withCStorCluster(
                 let cluster = try CStorCluster(server: server, operatorSimulator: operatorSimulator, target: target)
                 do {
                     try cluster.createFixtures()
+                    try beforeStart(cluster)
                     try await cluster.startController(controllerArguments)
                     try await body(cluster)
                     let rejected = server.store.rejectedInProcessWrites
