@@ -134,6 +134,20 @@ public struct RBACPolicy: Sendable {
         try RBACPolicy(objects: try YAMLDocuments.load(contentsOf: RepositoryFiles.chartRBAC))
     }
 
+    /// The chart's RBAC with a verb taken away from every rule that grants it on a resource: e.g.
+    /// the chart as it was before `watch` on cstorpoolclusters was granted.
+    public static func chart(without verb: String, on resource: String) throws -> RBACPolicy {
+        var objects = try YAMLDocuments.load(contentsOf: RepositoryFiles.chartRBAC)
+        for index in objects.indices {
+            guard var rules = objects[index]["rules"]?.arrayValue else { continue }
+            for rule in rules.indices where rules[rule]["resources"]?.arrayValue?.contains(.string(resource)) == true {
+                rules[rule]["verbs"] = .array((rules[rule]["verbs"]?.arrayValue ?? []).filter { $0 != .string(verb) })
+            }
+            objects[index]["rules"] = .array(rules)
+        }
+        return try RBACPolicy(objects: objects)
+    }
+
     /// Adds RBAC objects (replacing those of the same kind, namespace and name).
     public mutating func add(_ objects: [JSONValue]) throws {
         for object in objects {
