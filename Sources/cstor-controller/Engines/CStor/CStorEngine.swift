@@ -51,13 +51,17 @@ struct CStorEngine: VolumeEngine {
     }
 
     /// Waits for a condition on a CVC: on the shared watch once synced, else on a watch of its own.
+    /// A shutdown ends the wait at once (the call answers Aborted and the provisioner or resizer
+    /// asks the next controller), instead of holding the process until its grace period ends.
     func waitForVolumeConfig(
         _ name: String, timeout: Duration, until condition: @escaping @Sendable (CStorVolumeConfig) -> Bool
     ) async throws -> CStorVolumeConfig {
-        if volumeConfigs.isSynced {
-            return try await volumeConfigs.wait(for: name, timeout: timeout, until: condition)
+        try await cancelWhenGracefulShutdown { [volumeConfigs, client, namespace] in
+            if volumeConfigs.isSynced {
+                return try await volumeConfigs.wait(for: name, timeout: timeout, until: condition)
+            }
+            return try await client.waitFor(CStorVolumeConfig.self, name: name, namespace: namespace, timeout: timeout, until: condition)
         }
-        return try await client.waitFor(CStorVolumeConfig.self, name: name, namespace: namespace, timeout: timeout, until: condition)
     }
 
     var name: String { "cstor" }
