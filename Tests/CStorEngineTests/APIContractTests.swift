@@ -10,29 +10,12 @@ import Testing
 @Suite("Controller and the Kubernetes API contract", .serialized)
 struct APIContractTests {
     static let gib: Int64 = 1 << 30
-    static let parameters = ["cstorPoolCluster": "cspc-test", "replicaCount": "3", "cas-type": "cstor"]
+    static let parameters = CStorCluster.parameters
 
     func create(
-        _ cluster: CStorCluster, _ name: String, bytes: Int64 = 5 * gib, source: Csi_V1_VolumeContentSource? = nil
+        _ cluster: CStorCluster, _ name: String, source: Csi_V1_VolumeContentSource? = nil
     ) async throws -> Csi_V1_Volume {
-        let volume = try await cluster.client {
-            try await $0.createVolume(.with {
-                $0.name = name
-                $0.capacityRange = .with { $0.requiredBytes = bytes }
-                $0.volumeCapabilities = [.mount()]
-                $0.parameters = Self.parameters.merging(["csi.storage.k8s.io/pvc/name": "data-\(name)"]) { $1 }
-                if let source { $0.volumeContentSource = source }
-            })
-        }.volume
-        // The target comes up after Bound, as in a cluster; publish and snapshot wait for it.
-        let deadline = ContinuousClock.now + .seconds(3)
-        while ContinuousClock.now < deadline,
-            (cluster.server.store.object(CStorVolume.self, namespace: cluster.namespace, name: name)?.status?.phase ?? .initializing)
-                == .initializing
-        {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return volume
+        try await cluster.createVolume(name, source: source)
     }
 
     @Test("The CVC carries spec.policy and versionDetails as openebs/cstor-csi wrote them, without a version of its own")

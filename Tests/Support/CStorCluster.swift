@@ -77,6 +77,35 @@ public final class CStorCluster: @unchecked Sendable {
         try await withCSIClient(socket: socket) { try await body(Csi_V1_Controller.Client(wrapping: $0)) }
     }
 
+    /// The StorageClass parameters of the fixtures' pool cluster.
+    public static let parameters = ["cstorPoolCluster": "cspc-test", "replicaCount": "3", "cas-type": "cstor"]
+
+    /// CreateVolume as csi-provisioner calls it (with the claim name). It returns once the CVC is
+    /// Bound; the target comes up after that (Init, then Healthy), and the attacher retries until
+    /// it has: this waits, like a pod would, until the target has left Init, so that a test can go
+    /// on to publish or snapshot.
+    public func createVolume(
+        _ name: String, bytes: Int64 = 5 << 30, parameters: [String: String] = CStorCluster.parameters,
+        source: Csi_V1_VolumeContentSource? = nil
+    ) async throws -> Csi_V1_Volume {
+        let volume = try await client {
+            try await $0.createVolume(.with {
+                $0.name = name
+                $0.capacityRange = .with { $0.requiredBytes = bytes }
+                $0.volumeCapabilities = [.mount()]
+                $0.parameters = parameters.merging(["csi.storage.k8s.io/pvc/name": "data-\(name)"]) { $1 }
+                if let source { $0.volumeContentSource = source }
+            })
+        }.volume
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline,
+            (server.store.object(CStorVolume.self, namespace: namespace, name: name)?.status?.phase ?? .initializing) == .initializing
+        {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return volume
+    }
+
     /// Nodes and a pool cluster of three ONLINE pools with 10 GiB free each.
     public func createFixtures() throws {
         for node in ["node-1", "node-2", "node-3"] {

@@ -77,7 +77,9 @@ public final class KubeAPITestServer: Sendable {
     private let policy: Locked<RBACPolicy>
     private let faults = Locked<[KubeAPIFault]>([])
     private let log = Locked<[KubeAPIRequestRecord]>([])
-    private let connections = Locked<[ObjectIdentifier: any Channel]>([:])
+    /// The open connections, and whether the server is stopping (a connection accepted then is
+    /// closed at once).
+    private let connections = Locked<(stopping: Bool, open: [ObjectIdentifier: any Channel])>((false, [:]))
 
     private init(options: Options, pki: TestPKI?, port: Int, store: KubeAPIStore, policy: RBACPolicy) {
         self.options = options
@@ -202,8 +204,8 @@ public final class KubeAPITestServer: Sendable {
         }
         let store = try KubeAPIStore(resources: options.resources, historyLimit: options.historyLimit)
         let server = KubeAPITestServer(options: options, pki: pki, port: port, store: store, policy: policy)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
+        return try await withThrowingTaskGroup(of: Void.self) { acceptor in
+            acceptor.addTask {
                 try await withThrowingDiscardingTaskGroup { connections in
                     try await serverChannel.executeThenClose { inbound in
                         for try await connection in inbound {
@@ -212,30 +214,41 @@ public final class KubeAPITestServer: Sendable {
                     }
                 }
             }
-            if let interval = options.bookmarkInterval {
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: interval)
-                        server.store.sendBookmarks()
-                    }
-                }
-            }
-            defer { group.cancelAll() }
+            let outcome: Result<T, any Error>
             do {
-                let result = try await body(server)
-                await server.stop(serverChannel.channel)
-                return result
+                outcome = .success(
+                    try await withThrowingTaskGroup(of: Void.self) { background in
+                        if let interval = options.bookmarkInterval {
+                            background.addTask {
+                                while !Task.isCancelled {
+                                    try await Task.sleep(for: interval)
+                                    server.store.sendBookmarks()
+                                }
+                            }
+                        }
+                        defer { background.cancelAll() }
+                        return try await body(server)
+                    })
             } catch {
-                await server.stop(serverChannel.channel)
-                throw error
+                outcome = .failure(error)
             }
+            await server.stop(serverChannel.channel)
+            // The accept loop ends by itself once the closed server channel has handed over every
+            // connection it accepted, each closed at once. Cancelling the loop instead would drop
+            // accepted connections unserved, which NIO treats as a fatal error.
+            try? await acceptor.waitForAll()
+            return try outcome.get()
         }
     }
 
     private func stop(_ serverChannel: any Channel) async {
+        let open = connections.withLock { state in
+            state.stopping = true
+            return Array(state.open.values)
+        }
         try? await serverChannel.close()
         store.stopAllWatches()
-        for channel in connections.value.values {
+        for channel in open {
             try? await channel.close()
         }
     }
@@ -245,8 +258,12 @@ public final class KubeAPITestServer: Sendable {
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
-        defer { connections.withLock { _ = $0.removeValue(forKey: id) } }
+        let stopping = connections.withLock { state in
+            if !state.stopping { state.open[id] = channel }
+            return state.stopping
+        }
+        if stopping { channel.close(promise: nil) }
+        defer { connections.withLock { _ = $0.open.removeValue(forKey: id) } }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
