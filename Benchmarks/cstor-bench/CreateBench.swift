@@ -90,9 +90,10 @@ struct CStorWorld {
                 ],
                 finalizers: ["cvc.openebs.io/finalizer"]),
             spec: CStorVolumeConfig.Spec(
-                capacity: ["storage": storage], cstorVolumeSource: nil,
-                provision: CStorVolumeConfig.Provision(capacity: ["storage": storage], replicaCount: 1)),
-            status: CStorVolumeConfig.Status(phase: .pending))
+                capacity: ["storage": storage], cstorVolumeSource: nil, policy: .newVolume,
+                provision: CStorVolumeConfigKind.Provision(capacity: ["storage": storage], replicaCount: 1)),
+            status: CStorVolumeConfig.Status(phase: .pending),
+            versionDetails: .newVolume)
     }
 }
 

@@ -10,32 +10,13 @@ import Testing
 @Suite("Controller on the cstor engine", .serialized)
 struct CStorControllerTests {
     static let gib: Int64 = 1 << 30
-    static let parameters = ["cstorPoolCluster": "cspc-test", "replicaCount": "3", "cas-type": "cstor"]
+    static let parameters = CStorCluster.parameters
 
     func create(
         _ cluster: CStorCluster, _ name: String, bytes: Int64 = 5 * gib, parameters: [String: String] = parameters,
         source: Csi_V1_VolumeContentSource? = nil
     ) async throws -> Csi_V1_Volume {
-        let volume = try await cluster.client {
-            try await $0.createVolume(.with {
-                $0.name = name
-                $0.capacityRange = .with { $0.requiredBytes = bytes }
-                $0.volumeCapabilities = [.mount()]
-                $0.parameters = parameters.merging(["csi.storage.k8s.io/pvc/name": "data-\(name)"]) { $1 }
-                if let source { $0.volumeContentSource = source }
-            })
-        }.volume
-        // CreateVolume returns once the CVC is Bound; the target comes up after that (Init, then
-        // Healthy), and the attacher retries until it has. Tests that go on to publish or snapshot
-        // start, like a pod would, once the target has settled.
-        let deadline = ContinuousClock.now + .seconds(3)
-        while ContinuousClock.now < deadline,
-            (cluster.server.store.object(CStorVolume.self, namespace: cluster.namespace, name: name)?.status?.phase
-                ?? .initializing) == .initializing
-        {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return volume
+        try await cluster.createVolume(name, bytes: bytes, parameters: parameters, source: source)
     }
 
     func publish(_ cluster: CStorCluster, _ id: String, node: String = "node-1", readOnly: Bool = false) async throws -> [String: String] {

@@ -208,7 +208,9 @@ struct ClientTests {
                 _ = try await client.create(
                     CStorVolumeAttachment(
                         metadata: ObjectMeta(name: "\(volume)-\(node)", namespace: namespace, labels: ["Volname": volume, "nodeID": node]),
-                        spec: .init(volume: .init(name: volume, ownerNodeID: node))))
+                        spec: .init(
+                            iscsi: .init(iqn: "iqn.2016-09.com.openebs.cstor:\(volume)", lun: "0", targetPortal: "10.96.0.2:3260"),
+                            volume: .init(name: volume, ownerNodeID: node))))
             }
             let onA = try await client.list(CStorVolumeAttachment.self, namespace: namespace, options: ListOptions(labelSelector: "nodeID=node-a"))
             #expect(onA.items.map(\.metadata.name) == ["pvc-1-node-a", "pvc-2-node-a"])
@@ -252,7 +254,7 @@ struct ClientTests {
                     [.test("/metadata/resourceVersion", .string(created.metadata.resourceVersion)), .add("/metadata/labels/x", "y")])
             }
             #expect(failed?.kind == .invalid)
-            #expect(failed?.csiError.code == .invalidArgument)
+            #expect(failed?.csiError.code == .internalError, "an object the driver built and the API refused is the driver's fault")
 
             let stale = await kubernetesError {
                 try await client.mergePatch(
@@ -296,7 +298,8 @@ struct ClientTests {
             CStorVolume(
                 metadata: ObjectMeta(
                     name: "pvc-1", namespace: namespace, ownerReferences: [OwnerReference(controller: owner)],
-                    finalizers: ["test.openebs.io/hold"])))
+                    finalizers: ["test.openebs.io/hold"]),
+                spec: .init()))
         return (owner, dependent)
     }
 
@@ -333,7 +336,9 @@ struct ClientTests {
             cvc.metadata.finalizers = []
             let owner = try await client.create(cvc)
             _ = try await client.create(
-                CStorVolume(metadata: ObjectMeta(name: "pvc-2", namespace: namespace, ownerReferences: [OwnerReference(controller: owner)])))
+                CStorVolume(
+                    metadata: ObjectMeta(name: "pvc-2", namespace: namespace, ownerReferences: [OwnerReference(controller: owner)]),
+                    spec: .init()))
             #expect(try await client.delete(
                 CStorVolumeConfig.self, name: "pvc-2", namespace: namespace, options: DeleteOptions(propagationPolicy: .orphan)) == .deleted)
             let orphan = try await client.get(CStorVolume.self, name: "pvc-2", namespace: namespace)
@@ -357,7 +362,7 @@ struct ClientTests {
         }
     }
 
-    @Test("An object without a name is Invalid, and the cause names the field")
+    @Test("An object without a name is Invalid, the cause names the field, and by default it is the driver's fault (Internal)")
     func invalidObject() async throws {
         var nameless = makeCVC("")
         nameless.metadata.name = ""
@@ -367,8 +372,9 @@ struct ClientTests {
         let error = try #require(missing)
         #expect(error.kind == .invalid)
         #expect(error.causes.first?.field == "metadata.name")
-        #expect(error.csiError.code == .invalidArgument)
+        #expect(error.csiError.code == .internalError)
         #expect(error.csiError.message.contains("metadata.name"))
+        #expect(error.csiError.message.contains("cstor-csi built"))
         #expect(badName?.kind == .invalid)
         #expect(badName?.message.contains("RFC 1123") == true)
     }
@@ -472,7 +478,7 @@ struct ClientTests {
 struct KubernetesErrorMappingTests {
     static let table: [(KubernetesError.Kind, RPCError.Code)] = [
         (.notFound, .notFound), (.alreadyExists, .alreadyExists), (.conflict, .aborted), (.gone, .aborted),
-        (.invalid, .invalidArgument), (.forbidden, .failedPrecondition), (.unauthorized, .unavailable),
+        (.invalid, .internalError), (.forbidden, .failedPrecondition), (.unauthorized, .unavailable),
         (.tooManyRequests, .unavailable), (.serverError, .unavailable), (.timeout, .unavailable), (.transport, .unavailable),
         (.badRequest, .internalError), (.methodNotAllowed, .internalError), (.unexpectedResponse, .internalError),
         (.configuration, .failedPrecondition),

@@ -1,3 +1,4 @@
+import CSITestSupport
 import CStorCore
 import Foundation
 import Testing
@@ -36,7 +37,7 @@ struct ModelTests {
 
     /// The CRD's schema (version v1) and the fullest sample object of it.
     static func crdSample(_ file: String) throws -> (kind: String, sample: JSONValue) {
-        let text = String(decoding: try Fixtures.data("crds/\(file)"), as: UTF8.self)
+        let text = String(decoding: try Data(contentsOf: RepositoryFiles.crd(file)), as: UTF8.self)
         let crd = try YAMLDecoder().decode(JSONValue.self, from: text)
         let kind = try #require(crd[path: ["spec", "names", "kind"]]?.stringValue)
         let version = try #require(crd[path: ["spec", "versions"]]?.arrayValue?.first { $0["name"] == "v1" })

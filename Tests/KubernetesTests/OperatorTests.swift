@@ -16,6 +16,7 @@ struct OperatorTests {
             try await SimulatedCVCOperator.with(store: server.store, options: options) { simulated in
                 try await body(server, client, simulated)
             }
+            #expect(server.store.rejectedInProcessWrites == [], "every write of the simulated operator passes the API's checks")
         }
     }
 
@@ -165,6 +166,51 @@ struct OperatorTests {
                 CStorVolumeReplica.self, namespace: namespace, options: ListOptions(labelSelector: "cstorvolume.openebs.io/name=pvc-1"))
             #expect(replicas.items.count == 2)
             #expect(replicas.items.allSatisfy { $0.status?.snapshots?["snap-1"]?.logicalReferenced == 1 << 30 })
+        }
+    }
+
+    @Test("Like cvc-operator 3.6, the operator writes its version into a new CVC and leaves one naming another version alone")
+    func versionGate() async throws {
+        try await withOperator { server, client, simulated in
+            _ = try await client.create(makeCVC("pvc-new"))
+            let bound = try await client.waitFor(CStorVolumeConfig.self, name: "pvc-new", namespace: namespace, timeout: .seconds(5)) {
+                $0.phase == .bound
+            }
+            #expect(bound.versionDetails?.status?.current == "3.6.0")
+            #expect(bound.versionDetails?.desired == "3.6.0")
+            #expect(bound.spec.policy != nil)
+
+            var own = makeCVC("pvc-own-version")
+            own.versionDetails = VersionDetails(desired: "0.1.0", status: .init(current: "0.1.0", dependentsUpgraded: true))
+            _ = try await client.create(own)
+            try await Task.sleep(for: .milliseconds(300))
+            let stored = try await client.get(CStorVolumeConfig.self, name: "pvc-own-version", namespace: namespace)
+            #expect(stored.phase == .pending, "a CVC naming the driver's own version is never bound")
+            #expect(simulated.refusedToReconcile.contains("pvc-own-version"))
+        }
+    }
+
+    @Test("A CVC naming a CStorVolumePolicy gets its spec at bind; one naming a missing policy stays Pending")
+    func volumePolicy() async throws {
+        try await withOperator { server, client, _ in
+            try server.store.create(
+                CStorVolumePolicy(
+                    metadata: ObjectMeta(name: "fast", namespace: namespace),
+                    spec: CStorVolumePolicySpec(provision: .init(replicaAffinity: true), target: .init(queueDepth: "32"))))
+            var named = makeCVC("pvc-policy")
+            named.metadata.annotations["openebs.io/volume-policy"] = "fast"
+            _ = try await client.create(named)
+            let bound = try await client.waitFor(CStorVolumeConfig.self, name: "pvc-policy", namespace: namespace, timeout: .seconds(5)) {
+                $0.phase == .bound
+            }
+            #expect(bound.spec.policy?.provision?.replicaAffinity == true)
+            #expect(bound.spec.policy?.target?.queueDepth == "32")
+
+            var missing = makeCVC("pvc-no-policy")
+            missing.metadata.annotations["openebs.io/volume-policy"] = "nowhere"
+            _ = try await client.create(missing)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await client.get(CStorVolumeConfig.self, name: "pvc-no-policy", namespace: namespace).phase == .pending)
         }
     }
 }

@@ -82,9 +82,10 @@ func makeCVC(_ name: String, namespace: String = "openebs", size: String = "5Gi"
             annotations: ["openebs.io/volumeID": name, "openebs.io/volume-policy": ""],
             finalizers: [SimulatedCVCOperator.cvcFinalizer]),
         spec: CStorVolumeConfig.Spec(
-            capacity: ["storage": quantity],
-            provision: CStorVolumeConfig.Provision(capacity: ["storage": quantity], replicaCount: replicas)),
-        status: CStorVolumeConfig.Status(phase: .pending))
+            capacity: ["storage": quantity], policy: .newVolume,
+            provision: CStorVolumeConfigKind.Provision(capacity: ["storage": quantity], replicaCount: replicas)),
+        status: CStorVolumeConfig.Status(phase: .pending),
+        versionDetails: .newVolume)
 }
 
 /// The directory of the test fixtures.

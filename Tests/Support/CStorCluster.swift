@@ -6,7 +6,8 @@ import Synchronization
 
 /// The cstor engine's world in one process: a kube-apiserver-like test server over HTTPS, the
 /// simulated cvc-operator, a stand-in for the volume targets' snapshot service, and the real
-/// controller binary talking to all of them through a kubeconfig, as in a cluster.
+/// controller binary talking to all of them through a kubeconfig, as in a cluster: with the token
+/// of the chart's controller service account, held to the chart's RBAC.
 public final class CStorCluster: @unchecked Sendable {
     public let server: KubeAPITestServer
     public let operatorSimulator: SimulatedCVCOperator
@@ -16,6 +17,13 @@ public final class CStorCluster: @unchecked Sendable {
     public var socket: String { directory.file("controller.sock") }
     public private(set) var controller: PluginProcess?
     public let namespace = "openebs"
+    /// The controller's service account in the chart rendered with its defaults (release
+    /// cstor-csi in namespace openebs).
+    public static let controllerServiceAccount = (namespace: "openebs", name: "cstor-csi-controller")
+    /// The user the controller's requests authenticate as.
+    public static var controllerUser: String {
+        KubeAPIUser.serviceAccount(namespace: controllerServiceAccount.namespace, name: controllerServiceAccount.name).name
+    }
 
     init(server: KubeAPITestServer, operatorSimulator: SimulatedCVCOperator, target: TestSnapshotTarget) throws {
         self.server = server
@@ -23,6 +31,11 @@ public final class CStorCluster: @unchecked Sendable {
         self.target = target
         directory = try TemporaryDirectory(prefix: "cstor")
         kubeconfig = directory.file("kubeconfig")
+        let account = Self.controllerServiceAccount
+        guard server.rbac.serviceAccounts.contains("\(account.namespace)/\(account.name)") else {
+            throw TestFailure("the chart's rendered RBAC has no ServiceAccount \(account.namespace)/\(account.name)")
+        }
+        let token = server.serviceAccountToken(namespace: account.namespace, name: account.name)
         let ca = server.pki.map { Data($0.caPEM).base64EncodedString() } ?? ""
         let yaml = """
             apiVersion: v1
@@ -36,7 +49,7 @@ public final class CStorCluster: @unchecked Sendable {
             users:
             - name: test
               user:
-                token: \(server.token ?? "")
+                token: \(token)
             contexts:
             - name: test
               context:
@@ -64,6 +77,35 @@ public final class CStorCluster: @unchecked Sendable {
         try await withCSIClient(socket: socket) { try await body(Csi_V1_Controller.Client(wrapping: $0)) }
     }
 
+    /// The StorageClass parameters of the fixtures' pool cluster.
+    public static let parameters = ["cstorPoolCluster": "cspc-test", "replicaCount": "3", "cas-type": "cstor"]
+
+    /// CreateVolume as csi-provisioner calls it (with the claim name). It returns once the CVC is
+    /// Bound; the target comes up after that (Init, then Healthy), and the attacher retries until
+    /// it has: this waits, like a pod would, until the target has left Init, so that a test can go
+    /// on to publish or snapshot.
+    public func createVolume(
+        _ name: String, bytes: Int64 = 5 << 30, parameters: [String: String] = CStorCluster.parameters,
+        source: Csi_V1_VolumeContentSource? = nil
+    ) async throws -> Csi_V1_Volume {
+        let volume = try await client {
+            try await $0.createVolume(.with {
+                $0.name = name
+                $0.capacityRange = .with { $0.requiredBytes = bytes }
+                $0.volumeCapabilities = [.mount()]
+                $0.parameters = parameters.merging(["csi.storage.k8s.io/pvc/name": "data-\(name)"]) { $1 }
+                if let source { $0.volumeContentSource = source }
+            })
+        }.volume
+        let deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline,
+            (server.store.object(CStorVolume.self, namespace: namespace, name: name)?.status?.phase ?? .initializing) == .initializing
+        {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return volume
+    }
+
     /// Nodes and a pool cluster of three ONLINE pools with 10 GiB free each.
     public func createFixtures() throws {
         for node in ["node-1", "node-2", "node-3"] {
@@ -79,7 +121,8 @@ public final class CStorCluster: @unchecked Sendable {
 /// log is attached to a failure.
 public func withCStorCluster(
     operatorOptions: SimulatedCVCOperator.Options = .init(targetAddress: "127.0.0.1"),
-    controllerArguments: [String] = [], _ body: (CStorCluster) async throws -> Void
+    controllerArguments: [String] = [], beforeStart: (CStorCluster) throws -> Void = { _ in },
+    _ body: (CStorCluster) async throws -> Void
 ) async throws {
     try await KubeAPITestServer.with(.init(tls: true)) { server in
         try await SimulatedCVCOperator.with(store: server.store, options: operatorOptions) { operatorSimulator in
@@ -87,8 +130,13 @@ public func withCStorCluster(
                 let cluster = try CStorCluster(server: server, operatorSimulator: operatorSimulator, target: target)
                 do {
                     try cluster.createFixtures()
+                    try beforeStart(cluster)
                     try await cluster.startController(controllerArguments)
                     try await body(cluster)
+                    let rejected = server.store.rejectedInProcessWrites
+                    guard rejected.isEmpty else {
+                        throw TestFailure("the API refused writes of the simulated operator or the fixtures:\n" + rejected.joined(separator: "\n"))
+                    }
                 } catch {
                     let log = cluster.controller?.logText() ?? ""
                     _ = try? await cluster.controller?.stop(signal: SIGKILL)

@@ -35,6 +35,10 @@ from yamllint.config import YamlLintConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "cstor-csi"
+# The chart's RBAC as rendered with the default values: the test API server authorizes the
+# controller's requests against it (Tests/Support/KubeAPI/RBACPolicy.swift).
+RBAC_RENDERING = ROOT / "deploy" / "rbac" / "cstor-csi.yaml"
+RBAC_KINDS = {"ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 HERE = Path(__file__).resolve().parent
 
 DRIVER = "cstor.csi.openebs.io"
@@ -336,25 +340,19 @@ def fact_rbac_controller(r: Rendered) -> None:
     """The controller's own rules are exactly what cstor-controller calls."""
     openebs = r.values["openebsNamespace"]
     sa = r.controller_sa()
-    all_verbs = {"get", "list", "watch", "create", "update", "patch", "delete"}
     want_namespaced = {
-        ("cstor.openebs.io", "cstorvolumeconfigs"): all_verbs,
-        ("cstor.openebs.io", "cstorvolumeattachments"): all_verbs,
-        ("cstor.openebs.io", "cstorvolumes"): {"get", "list", "watch"},
-        ("cstor.openebs.io", "cstorpoolinstances"): {"get", "list", "watch"},
-        ("cstor.openebs.io", "cstorvolumereplicas"): {"get", "list"},
-        ("cstor.openebs.io", "cstorpoolclusters"): {"get", "list"},
+        ("cstor.openebs.io", "cstorvolumeconfigs"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+        ("cstor.openebs.io", "cstorvolumeattachments"): {"get", "list", "create", "update", "delete"},
+        ("cstor.openebs.io", "cstorvolumes"): {"get", "list"},
+        ("cstor.openebs.io", "cstorvolumereplicas"): {"list"},
+        ("cstor.openebs.io", "cstorpoolclusters"): {"get", "list", "watch"},
+        ("cstor.openebs.io", "cstorpoolinstances"): {"list", "watch"},
     }
     role = next(o for o in r.all("Role") if o["metadata"]["name"] == sa)
     assert role["metadata"]["namespace"] == openebs, role["metadata"]["namespace"]
     assert rules_of(role) == want_namespaced, rules_of(role)
     cluster_role = next(o for o in r.all("ClusterRole") if o["metadata"]["name"] == sa)
-    assert rules_of(cluster_role) == {
-        ("", "nodes"): {"get", "list"},
-        ("apiextensions.k8s.io", "customresourcedefinitions"): {"get"},
-        ("", "events"): {"create", "patch"}}, rules_of(cluster_role)
-    crd_rule = next(x for x in cluster_role["rules"] if "customresourcedefinitions" in x["resources"])
-    assert all(n.endswith(".cstor.openebs.io") for n in crd_rule["resourceNames"])
+    assert rules_of(cluster_role) == {("", "nodes"): {"get"}}, rules_of(cluster_role)
     leases = next(o for o in r.all("Role") if o["metadata"]["name"] == f"{sa}-leader-election")
     assert leases["metadata"]["namespace"] == r.namespace
     assert rules_of(leases) == {("coordination.k8s.io", "leases"):
@@ -541,6 +539,29 @@ TEMPLATE_REJECTED: list[tuple[str, dict, str]] = [
 # ---------------------------------------------------------------------------------------------
 
 
+def rbac_rendering(manifest: str) -> str:
+    """The RBAC documents of a rendered manifest, verbatim (comments included), under a header."""
+    kept = []
+    for document in re.split(r"^---\n", manifest, flags=re.MULTILINE):
+        parsed = yaml.safe_load(document)
+        if parsed and parsed.get("kind") in RBAC_KINDS:
+            kept.append(document.rstrip("\n") + "\n")
+    header = ("# The RBAC objects of charts/cstor-csi rendered with its default values (release cstor-csi,\n"
+              "# namespace openebs). Generated: scripts/check-chart --update-rbac; scripts/check-chart fails\n"
+              "# when a fresh render differs. The test API server authorizes requests against these.\n")
+    return header + "".join("---\n" + d for d in kept)
+
+
+def check_rbac_rendering(manifest: str, update: bool) -> None:
+    fresh = rbac_rendering(manifest)
+    if update:
+        RBAC_RENDERING.parent.mkdir(parents=True, exist_ok=True)
+        RBAC_RENDERING.write_text(fresh)
+    committed = RBAC_RENDERING.read_text() if RBAC_RENDERING.is_file() else ""
+    assert committed == fresh, (f"{RBAC_RENDERING.relative_to(ROOT)} differs from a fresh render of the "
+                                "chart's RBAC: run scripts/check-chart --update-rbac and commit it")
+
+
 class Report:
     def __init__(self) -> None:
         self.passed = self.failed = 0
@@ -579,6 +600,8 @@ def expect_rejected(values: dict, needle: str, namespace: str, by_lint: bool) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for the rendered manifests")
+    parser.add_argument("--update-rbac", action="store_true",
+                        help=f"write {RBAC_RENDERING.relative_to(ROOT)} from a fresh render first")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     helm.disable_logging()
@@ -609,6 +632,9 @@ def main() -> int:
         for fact in FACTS:
             report.check(f"{case}: {fact.__name__.removeprefix('fact_').replace('_', ' ')}",
                          functools.partial(fact, rendered))
+        if case == "default":
+            report.check(f"default: {RBAC_RENDERING.relative_to(ROOT)} is the chart's RBAC as rendered",
+                         lambda: check_rbac_rendering(rendered.manifest, args.update_rbac))
 
     for name, values, needle in SCHEMA_REJECTED:
         report.check(f"rejected by the values schema: {name}",

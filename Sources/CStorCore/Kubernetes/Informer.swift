@@ -9,6 +9,10 @@ import Synchronization
 ///
 /// The cache is authoritative only once `isSynced` (after the first list); callers fall back to
 /// the API before that. The watch resumes after drops and re-lists after 410 (`KubernetesWatch`).
+/// A failure the watch cannot get past (403, 404, 401, a list that keeps failing) starts over
+/// after a delay that doubles, with jitter, up to `Backoff.maximum`, and goes back to the start
+/// only once a watch has been healthy (delivered an event, or stayed open `healthyAfter`). A 403
+/// is logged once per step at error level, naming the permission that is missing.
 public final class Informer<Object: KubernetesResourceObject>: Service, Sendable {
     private struct Waiter {
         var id: UInt64
@@ -23,19 +27,53 @@ public final class Informer<Object: KubernetesResourceObject>: Service, Sendable
         var nextID: UInt64 = 0
     }
 
+    /// How long the informer waits before it starts over after a failure.
+    public struct Backoff: Sendable {
+        /// The first delay after a healthy watch.
+        public var initial: Duration
+        public var maximum: Duration
+        /// A watch that stayed open this long (or delivered an event) was healthy.
+        public var healthyAfter: Duration
+        /// Each delay is multiplied by a random factor in this range, so that informers (and
+        /// controller replicas) that failed together do not retry together.
+        public var jitter: ClosedRange<Double>
+
+        public init(
+            initial: Duration = .milliseconds(200), maximum: Duration = .seconds(30), healthyAfter: Duration = .seconds(60),
+            jitter: ClosedRange<Double> = 0.8...1.2
+        ) {
+            self.initial = initial
+            self.maximum = maximum
+            self.healthyAfter = healthyAfter
+            self.jitter = jitter
+        }
+
+        /// The delay after the `step`-th failure in a row (1 for the first).
+        public func delay(step: Int) -> Duration {
+            var delay = initial
+            for _ in 1..<Swift.max(1, Swift.min(step, 40)) {
+                delay = Swift.min(delay * 2, maximum)
+            }
+            return delay * Double.random(in: jitter)
+        }
+    }
+
     private let client: any KubernetesClient
     private let namespace: String?
     private let labelSelector: String?
     private let logger: Logger
+    private let backoff: Backoff
     private let state = Mutex(State())
 
     public init(
-        client: any KubernetesClient, namespace: String?, labelSelector: String? = nil, logger: Logger
+        client: any KubernetesClient, namespace: String?, labelSelector: String? = nil, logger: Logger,
+        backoff: Backoff = Backoff()
     ) {
         self.client = client
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.logger = logger
+        self.backoff = backoff
     }
 
     public var isSynced: Bool { state.withLock { $0.synced } }
@@ -49,35 +87,65 @@ public final class Informer<Object: KubernetesResourceObject>: Service, Sendable
         state.withLock { Array($0.objects.values) }
     }
 
-    /// Lists, then follows the watch until cancelled or shut down; a failed list is retried.
+    /// Lists, then follows the watch until cancelled or shut down (it then returns normally,
+    /// whatever it was doing: listing, watching or waiting to retry).
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { try await self.follow() }
+        await cancelWhenGracefulShutdown { await self.follow() }
         failWaiters(CancellationError())
     }
 
-    private func follow() async throws {
-        var failures = 0
+    private func follow() async {
+        var step = 0
         while !Task.isCancelled {
+            var verb = "list"
+            var watchOpened: ContinuousClock.Instant?
+            var delivered = false
             do {
                 let list = try await client.listAll(
                     Object.resource, as: Object.self, namespace: namespace, labelSelector: labelSelector)
                 replaceAll(list.items)
-                failures = 0
+                verb = "watch"
+                watchOpened = .now
                 let events = client.watch(
                     Object.resource, as: Object.self, namespace: namespace, after: list,
                     options: WatchOptions(labelSelector: labelSelector))
-                for try await event in events { apply(event) }
+                for try await event in events {
+                    apply(event)
+                    delivered = true
+                }
             } catch is CancellationError {
                 return
             } catch {
-                failures += 1
-                logger.warning(
-                    "informer lost its watch; starting over",
-                    metadata: [
-                        "resource": .string(Object.resource.description), "error": .string("\(error)"),
-                    ])
-                try await Task.sleep(for: .milliseconds(min(10_000, 100 << min(failures, 7))))
+                if Task.isCancelled { return }
+                if delivered || (watchOpened.map { ContinuousClock.now - $0 >= backoff.healthyAfter } ?? false) {
+                    step = 0
+                }
+                step += 1
+                let delay = backoff.delay(step: step)
+                logFailure(error, verb: verb, step: step, delay: delay)
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    return
+                }
             }
+        }
+    }
+
+    private func logFailure(_ error: any Error, verb: String, step: Int, delay: Duration) {
+        var metadata: Logger.Metadata = [
+            "resource": .string(Object.resource.description), "error": .string("\(error)"),
+            "failures": .stringConvertible(step), "retry_in_ms": .stringConvertible(delay.milliseconds),
+        ]
+        if let failure = error as? KubernetesError, failure.kind == .forbidden {
+            let resource = Object.resource
+            var permission = "\(verb) \(resource.plural) in API group \"\(resource.group)\""
+            if resource.namespaced, let namespace { permission += " in namespace \(namespace)" }
+            metadata["missing_permission"] = .string(permission)
+            logger.error(
+                "the informer may not \(verb) \(resource): grant \(permission) to this service account (RBAC)", metadata: metadata)
+        } else {
+            logger.warning("informer lost its watch; starting over", metadata: metadata)
         }
     }
 
@@ -182,6 +250,13 @@ public final class Informer<Object: KubernetesResourceObject>: Service, Sendable
             return all
         }
         for waiter in all { waiter.continuation.resume(throwing: error) }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for log fields.
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
 

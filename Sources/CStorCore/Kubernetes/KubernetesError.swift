@@ -98,7 +98,10 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
 extension KubernetesError: CSIErrorMappable {
     /// One place decides what a CSI client sees for a Kubernetes failure: retryable conditions
     /// become UNAVAILABLE or ABORTED (the sidecars retry), RBAC problems FAILED_PRECONDITION with a
-    /// hint for the operator, invalid objects INVALID_ARGUMENT with the server's causes.
+    /// hint for the operator. An object the API refuses (422) was built by this driver, so it is
+    /// INTERNAL with the server's causes: the sidecars retry it rather than give up on the volume.
+    /// Where a refused value came from the request or the StorageClass, the engine says so and
+    /// answers INVALID_ARGUMENT itself.
     public var csiError: CSIError {
         let text = description
         switch kind {
@@ -109,7 +112,9 @@ extension KubernetesError: CSIErrorMappable {
             let fields = causes.map { cause in
                 [cause.field, cause.message].compactMap { $0 }.joined(separator: ": ")
             }
-            return .invalidArgument(fields.isEmpty ? text : text + " [" + fields.joined(separator: "; ") + "]")
+            return .internal(
+                (fields.isEmpty ? text : text + " [" + fields.joined(separator: "; ") + "]")
+                    + "; the Kubernetes API refused an object cstor-csi built: this is a bug in cstor-csi")
         case .forbidden:
             return .failedPrecondition(
                 text + "; the Kubernetes API refused the call: check the RBAC rules (ClusterRole and binding) "

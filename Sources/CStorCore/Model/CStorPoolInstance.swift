@@ -1,70 +1,21 @@
 /// CStorPoolInstance (CSPI, `cstor.openebs.io/v1`): one pool of a CSPC on one node, with its state and free space.
-public struct CStorPoolInstance: Codable, Hashable, Sendable, KubernetesResourceObject {
+public typealias CStorPoolInstance = CustomResource<CStorPoolInstanceKind>
+
+/// The types of `CStorPoolInstance`: its spec, status and the parts they are made of.
+public enum CStorPoolInstanceKind: CustomResourceKind {
     public static let resource = KubernetesResource.cstorPoolInstances
+    public typealias Extras = VersionedExtras
+    public typealias Phase = CStorPoolInstancePhase
+}
 
-    public var apiVersion: String
-    public var kind: String
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status?
-    public var versionDetails: VersionDetails?
-    /// Members this type has no property for, written back unchanged.
-    public var unknownFields = UnknownFields()
-
-    public init(
-        apiVersion: String = CStorPoolInstance.resource.apiVersion,
-        kind: String = CStorPoolInstance.resource.kind,
-        metadata: ObjectMeta = ObjectMeta(),
-        spec: Spec = Spec(),
-        status: Status? = nil,
-        versionDetails: VersionDetails? = nil
-    ) {
-        self.apiVersion = apiVersion
-        self.kind = kind
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-        self.versionDetails = versionDetails
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case apiVersion
-        case kind
-        case metadata
-        case spec
-        case status
-        case versionDetails
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? CStorPoolInstance.resource.apiVersion
-        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? CStorPoolInstance.resource.kind
-        metadata = try container.decodeIfPresent(ObjectMeta.self, forKey: .metadata) ?? ObjectMeta()
-        spec = try container.decodeIfPresent(Spec.self, forKey: .spec) ?? Spec()
-        status = try container.decodeIfPresent(Status.self, forKey: .status)
-        versionDetails = try container.decodeIfPresent(VersionDetails.self, forKey: .versionDetails)
-        unknownFields = try UnknownFields(from: decoder, known: CodingKeys.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try unknownFields.encode(to: encoder, known: CodingKeys.self)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(apiVersion, forKey: .apiVersion)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(metadata, forKey: .metadata)
-        try container.encode(spec, forKey: .spec)
-        try container.encodeIfPresent(status, forKey: .status)
-        try container.encodeIfPresent(versionDetails, forKey: .versionDetails)
-    }
-
+extension CustomResource where Kind == CStorPoolInstanceKind {
     /// `status.phase`, or nil when there is no status yet.
-    public var phase: Phase? {
+    public var phase: CStorPoolInstancePhase? {
         status?.phase
     }
+}
 
-    public typealias Phase = CStorPoolInstancePhase
-
+extension CStorPoolInstanceKind {
     /// `spec`: the node and the devices of the pool.
     public struct Spec: Codable, Hashable, Sendable {
         public var dataRaidGroups: [CStorPoolRaidGroup]?

@@ -1,71 +1,22 @@
 /// CStorVolume (CV, `cstor.openebs.io/v1`): the volume the cvc-operator creates for a bound CVC, with the
 /// iSCSI target (`spec.iqn`, `spec.targetPortal`, `spec.targetIP`) and its health (`status.phase`).
-public struct CStorVolume: Codable, Hashable, Sendable, KubernetesResourceObject {
+public typealias CStorVolume = CustomResource<CStorVolumeKind>
+
+/// The types of `CStorVolume`: its spec, status and the parts they are made of.
+public enum CStorVolumeKind: CustomResourceKind {
     public static let resource = KubernetesResource.cstorVolumes
+    public typealias Extras = VersionedExtras
+    public typealias Phase = CStorVolumePhase
+}
 
-    public var apiVersion: String
-    public var kind: String
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status?
-    public var versionDetails: VersionDetails?
-    /// Members this type has no property for, written back unchanged.
-    public var unknownFields = UnknownFields()
-
-    public init(
-        apiVersion: String = CStorVolume.resource.apiVersion,
-        kind: String = CStorVolume.resource.kind,
-        metadata: ObjectMeta = ObjectMeta(),
-        spec: Spec = Spec(),
-        status: Status? = nil,
-        versionDetails: VersionDetails? = nil
-    ) {
-        self.apiVersion = apiVersion
-        self.kind = kind
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-        self.versionDetails = versionDetails
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case apiVersion
-        case kind
-        case metadata
-        case spec
-        case status
-        case versionDetails
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? CStorVolume.resource.apiVersion
-        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? CStorVolume.resource.kind
-        metadata = try container.decodeIfPresent(ObjectMeta.self, forKey: .metadata) ?? ObjectMeta()
-        spec = try container.decodeIfPresent(Spec.self, forKey: .spec) ?? Spec()
-        status = try container.decodeIfPresent(Status.self, forKey: .status)
-        versionDetails = try container.decodeIfPresent(VersionDetails.self, forKey: .versionDetails)
-        unknownFields = try UnknownFields(from: decoder, known: CodingKeys.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try unknownFields.encode(to: encoder, known: CodingKeys.self)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(apiVersion, forKey: .apiVersion)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(metadata, forKey: .metadata)
-        try container.encode(spec, forKey: .spec)
-        try container.encodeIfPresent(status, forKey: .status)
-        try container.encodeIfPresent(versionDetails, forKey: .versionDetails)
-    }
-
+extension CustomResource where Kind == CStorVolumeKind {
     /// `status.phase`, or nil when there is no status yet.
-    public var phase: Phase? {
+    public var phase: CStorVolumePhase? {
         status?.phase
     }
+}
 
-    public typealias Phase = CStorVolumePhase
-
+extension CStorVolumeKind {
     /// `spec`: the target and the replication settings.
     public struct Spec: Codable, Hashable, Sendable {
         public var capacity: Quantity?

@@ -1,58 +1,14 @@
 /// CStorVolumeAttachment (CVA, `cstor.openebs.io/v1`): the record that a volume is attached to a node, named
 /// `<pv>-<node>`. Its `status` is a plain string in the CRD.
-public struct CStorVolumeAttachment: Codable, Hashable, Sendable, KubernetesResourceObject {
+public typealias CStorVolumeAttachment = CustomResource<CStorVolumeAttachmentKind>
+
+/// The types of `CStorVolumeAttachment`: its spec, status and the parts they are made of.
+public enum CStorVolumeAttachmentKind: CustomResourceKind {
     public static let resource = KubernetesResource.cstorVolumeAttachments
+    public typealias Status = String
+}
 
-    public var apiVersion: String
-    public var kind: String
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: String?
-    /// Members this type has no property for, written back unchanged.
-    public var unknownFields = UnknownFields()
-
-    public init(
-        apiVersion: String = CStorVolumeAttachment.resource.apiVersion,
-        kind: String = CStorVolumeAttachment.resource.kind,
-        metadata: ObjectMeta = ObjectMeta(),
-        spec: Spec = Spec(),
-        status: String? = nil
-    ) {
-        self.apiVersion = apiVersion
-        self.kind = kind
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case apiVersion
-        case kind
-        case metadata
-        case spec
-        case status
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? CStorVolumeAttachment.resource.apiVersion
-        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? CStorVolumeAttachment.resource.kind
-        metadata = try container.decodeIfPresent(ObjectMeta.self, forKey: .metadata) ?? ObjectMeta()
-        spec = try container.decodeIfPresent(Spec.self, forKey: .spec) ?? Spec()
-        status = try container.decodeIfPresent(String.self, forKey: .status)
-        unknownFields = try UnknownFields(from: decoder, known: CodingKeys.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try unknownFields.encode(to: encoder, known: CodingKeys.self)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(apiVersion, forKey: .apiVersion)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(metadata, forKey: .metadata)
-        try container.encode(spec, forKey: .spec)
-        try container.encodeIfPresent(status, forKey: .status)
-    }
-
+extension CStorVolumeAttachmentKind {
     /// `spec`: the volume and how the node reaches it.
     public struct Spec: Codable, Hashable, Sendable {
         public var iscsi: ISCSI?

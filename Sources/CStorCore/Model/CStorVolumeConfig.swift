@@ -1,69 +1,38 @@
 /// CStorVolumeConfig (CVC, `cstor.openebs.io/v1`): the request for a cStor volume that the CSI controller creates
 /// and the cvc-operator binds. `publish` and `versionDetails` sit beside `spec` and `status`; `status.condition`
 /// is singular, as in the CRD.
-public struct CStorVolumeConfig: Codable, Hashable, Sendable, KubernetesResourceObject {
+public typealias CStorVolumeConfig = CustomResource<CStorVolumeConfigKind>
+
+/// The types of `CStorVolumeConfig`: its spec, status, the members beside them and their parts.
+public enum CStorVolumeConfigKind: CustomResourceKind {
     public static let resource = KubernetesResource.cstorVolumeConfigs
+    public typealias Phase = CStorVolumeConfigPhase
 
-    public var apiVersion: String
-    public var kind: String
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var publish: Publish?
-    public var status: Status?
-    public var versionDetails: VersionDetails?
-    /// Members this type has no property for, written back unchanged.
-    public var unknownFields = UnknownFields()
+    /// `publish` and `versionDetails`, beside `spec` and `status`.
+    public struct Extras: CustomResourceExtras {
+        public var publish: Publish?
+        public var versionDetails: VersionDetails?
 
+        public init() {}
+
+        public init(publish: Publish?, versionDetails: VersionDetails?) {
+            self.publish = publish
+            self.versionDetails = versionDetails
+        }
+
+        public static let memberNames: Set<String> = ["publish", "versionDetails"]
+    }
+}
+
+extension CustomResource where Kind == CStorVolumeConfigKind {
     public init(
-        apiVersion: String = CStorVolumeConfig.resource.apiVersion,
-        kind: String = CStorVolumeConfig.resource.kind,
-        metadata: ObjectMeta = ObjectMeta(),
-        spec: Spec = Spec(),
-        publish: Publish? = nil,
-        status: Status? = nil,
+        apiVersion: String = CStorVolumeConfigKind.resource.apiVersion, kind: String = CStorVolumeConfigKind.resource.kind,
+        metadata: ObjectMeta = ObjectMeta(), spec: Spec, publish: CStorVolumeConfigKind.Publish? = nil, status: Status? = nil,
         versionDetails: VersionDetails? = nil
     ) {
-        self.apiVersion = apiVersion
-        self.kind = kind
-        self.metadata = metadata
-        self.spec = spec
-        self.publish = publish
-        self.status = status
-        self.versionDetails = versionDetails
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case apiVersion
-        case kind
-        case metadata
-        case spec
-        case publish
-        case status
-        case versionDetails
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? CStorVolumeConfig.resource.apiVersion
-        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? CStorVolumeConfig.resource.kind
-        metadata = try container.decodeIfPresent(ObjectMeta.self, forKey: .metadata) ?? ObjectMeta()
-        spec = try container.decodeIfPresent(Spec.self, forKey: .spec) ?? Spec()
-        publish = try container.decodeIfPresent(Publish.self, forKey: .publish)
-        status = try container.decodeIfPresent(Status.self, forKey: .status)
-        versionDetails = try container.decodeIfPresent(VersionDetails.self, forKey: .versionDetails)
-        unknownFields = try UnknownFields(from: decoder, known: CodingKeys.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try unknownFields.encode(to: encoder, known: CodingKeys.self)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(apiVersion, forKey: .apiVersion)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(metadata, forKey: .metadata)
-        try container.encode(spec, forKey: .spec)
-        try container.encodeIfPresent(publish, forKey: .publish)
-        try container.encodeIfPresent(status, forKey: .status)
-        try container.encodeIfPresent(versionDetails, forKey: .versionDetails)
+        self.init(
+            apiVersion: apiVersion, kind: kind, metadata: metadata, spec: spec, status: status,
+            extras: CStorVolumeConfigKind.Extras(publish: publish, versionDetails: versionDetails))
     }
 
     /// `spec.capacity.storage`: the size the volume should have.
@@ -82,12 +51,12 @@ public struct CStorVolumeConfig: Codable, Hashable, Sendable, KubernetesResource
     }
 
     /// `status.phase`, or nil when there is no status yet.
-    public var phase: Phase? {
+    public var phase: CStorVolumeConfigPhase? {
         status?.phase
     }
+}
 
-    public typealias Phase = CStorVolumeConfigPhase
-
+extension CStorVolumeConfigKind {
     /// `spec`: size, policy and provisioning of the volume.
     public struct Spec: Codable, Hashable, Sendable {
         /// `storage`: the size the volume should have (raised to expand it).

@@ -227,3 +227,11 @@ public struct CStorVolumePolicySpec: Codable, Hashable, Sendable {
         }
     }
 }
+
+extension CStorVolumePolicySpec {
+    /// The `spec.policy` of a CVC openebs/cstor-csi creates: an empty policy (Go's zero value of
+    /// the type, which the CRD requires). The cvc-operator replaces it with the CStorVolumePolicy
+    /// named by the `openebs.io/volume-policy` annotation, or its defaults, when it binds the CVC.
+    public static let newVolume = CStorVolumePolicySpec(
+        provision: Provision(replicaAffinity: false), replica: Replica(), target: Target())
+}

@@ -1,64 +1,14 @@
 /// CStorVolumeReplica (CVR, `cstor.openebs.io/v1`): one replica of a volume on a pool instance, with the
 /// snapshots it holds (`status.snapshots`).
-public struct CStorVolumeReplica: Codable, Hashable, Sendable, KubernetesResourceObject {
+public typealias CStorVolumeReplica = CustomResource<CStorVolumeReplicaKind>
+
+/// The types of `CStorVolumeReplica`: its spec, status and the parts they are made of.
+public enum CStorVolumeReplicaKind: CustomResourceKind {
     public static let resource = KubernetesResource.cstorVolumeReplicas
+    public typealias Extras = VersionedExtras
+}
 
-    public var apiVersion: String
-    public var kind: String
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status?
-    public var versionDetails: VersionDetails?
-    /// Members this type has no property for, written back unchanged.
-    public var unknownFields = UnknownFields()
-
-    public init(
-        apiVersion: String = CStorVolumeReplica.resource.apiVersion,
-        kind: String = CStorVolumeReplica.resource.kind,
-        metadata: ObjectMeta = ObjectMeta(),
-        spec: Spec = Spec(),
-        status: Status? = nil,
-        versionDetails: VersionDetails? = nil
-    ) {
-        self.apiVersion = apiVersion
-        self.kind = kind
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-        self.versionDetails = versionDetails
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case apiVersion
-        case kind
-        case metadata
-        case spec
-        case status
-        case versionDetails
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? CStorVolumeReplica.resource.apiVersion
-        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? CStorVolumeReplica.resource.kind
-        metadata = try container.decodeIfPresent(ObjectMeta.self, forKey: .metadata) ?? ObjectMeta()
-        spec = try container.decodeIfPresent(Spec.self, forKey: .spec) ?? Spec()
-        status = try container.decodeIfPresent(Status.self, forKey: .status)
-        versionDetails = try container.decodeIfPresent(VersionDetails.self, forKey: .versionDetails)
-        unknownFields = try UnknownFields(from: decoder, known: CodingKeys.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        try unknownFields.encode(to: encoder, known: CodingKeys.self)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(apiVersion, forKey: .apiVersion)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(metadata, forKey: .metadata)
-        try container.encode(spec, forKey: .spec)
-        try container.encodeIfPresent(status, forKey: .status)
-        try container.encodeIfPresent(versionDetails, forKey: .versionDetails)
-    }
-
+extension CStorVolumeReplicaKind {
     /// `spec` of a replica.
     public struct Spec: Codable, Hashable, Sendable {
         public var blockSize: Int32?

@@ -97,3 +97,10 @@ public struct VersionDetails: Codable, Hashable, Sendable {
         }
     }
 }
+
+extension VersionDetails {
+    /// What openebs/cstor-csi writes into a CVC it creates: no version (the cvc-operator fills in
+    /// its own; it refuses to reconcile a CVC that names another version than its own) and
+    /// `dependentsUpgraded`. The CRD requires `versionDetails`.
+    public static let newVolume = VersionDetails(status: Status(dependentsUpgraded: true))
+}

@@ -45,17 +45,6 @@ public struct KubeAPIFault: Sendable {
             times: times)
     }
 
-    public static func forbidden(verb: String? = nil, path: String? = nil, times: Int = 1) -> KubeAPIFault {
-        KubeAPIFault(
-            verb: verb, pathContains: path,
-            action: .status(
-                code: 403, reason: "Forbidden",
-                message: "cstorvolumeconfigs.cstor.openebs.io is forbidden: User \"system:serviceaccount:openebs:cstor-csi\" "
-                    + "cannot list resource \"cstorvolumeconfigs\" in API group \"cstor.openebs.io\"",
-                retryAfter: nil),
-            times: times)
-    }
-
     public static func hang(verb: String? = nil, path: String? = nil, times: Int = 1) -> KubeAPIFault {
         KubeAPIFault(verb: verb, pathContains: path, action: .hang, times: times)
     }

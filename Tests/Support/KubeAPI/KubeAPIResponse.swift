@@ -44,11 +44,24 @@ public struct KubeAPIResponse: Sendable {
         failure(404, reason: "NotFound", message: "\(resource) \"\(name)\" not found", details: details(resource, name: name))
     }
 
-    public static func invalid(_ resource: KubernetesResource, name: String, field: String, message: String) -> KubeAPIResponse {
-        let cause: JSONValue = ["reason": "FieldValueInvalid", "message": .string(message), "field": .string(field)]
+    /// 422 Invalid as kube-apiserver's `NewInvalid` writes it: `<Kind>.<group> "<name>" is
+    /// invalid: <errors>`, with one cause per error and the kind (not the plural) in the details.
+    public static func invalid(_ resource: KubernetesResource, name: String, errors: [FieldError]) -> KubeAPIResponse {
+        let qualifiedKind = resource.group.isEmpty ? resource.kind : "\(resource.kind).\(resource.group)"
+        var details: [String: JSONValue] = ["name": .string(name), "kind": .string(resource.kind), "causes": .array(errors.map(\.cause))]
+        if !resource.group.isEmpty { details["group"] = .string(resource.group) }
         return failure(
-            422, reason: "Invalid", message: "\(resource.kind).\(resource.group) \"\(name)\" is invalid: \(field): \(message)",
-            details: details(resource, name: name, causes: [cause]))
+            422, reason: "Invalid", message: "\(qualifiedKind) \(FieldError.goQuote(name)) is invalid: \(errors.aggregated)",
+            details: .object(details))
+    }
+
+    /// Adds kube-apiserver's `Warning` headers (e.g. `unknown field "spec.x"` for pruned fields).
+    func warning(_ texts: [String]) -> KubeAPIResponse {
+        var response = self
+        for text in texts {
+            response.headers.append(("Warning", "299 - \(FieldError.goQuote(text))"))
+        }
+        return response
     }
 
     public static func badRequest(_ message: String) -> KubeAPIResponse {

@@ -6,8 +6,15 @@ import Synchronization
 /// a global resourceVersion counter (like etcd's revision), optimistic concurrency (409 on a stale
 /// update, 409 AlreadyExists), finalizers and `deletionTimestamp`, owner references with
 /// foreground/background/orphan propagation, label and field selectors, paging with opaque continue
-/// tokens, merge and JSON patches, and watches fed from a bounded event history (a version older
-/// than the history is 410 Gone).
+/// tokens, `resourceVersion`/`resourceVersionMatch` on lists, merge and JSON patches, and watches
+/// fed from a bounded event history (a version older than the history is 410 Gone).
+///
+/// Every write of a custom resource goes through its CRD (`CustomResourceDefinition`): pruned,
+/// validated against the OpenAPI schema (422 with kube-apiserver's causes), status kept apart when
+/// the CRD has a status subresource; every write's metadata is validated (name, labels,
+/// annotations, finalizers). In-process writers (the simulated operator, fixtures) get the same
+/// checks, and a refused in-process write is remembered (`rejectedInProcessWrites`) so that a test
+/// can fail on it.
 ///
 /// The HTTP layer (`KubeAPITestServer`) and in-process users (the simulated operator, fixtures,
 /// tests) go through the same operations, so every change reaches the watchers.
@@ -45,6 +52,17 @@ public final class KubeAPIStore: Sendable {
     struct Registration {
         var resource: KubernetesResource
         var settings: ResourceSettings
+        /// The CRD of a custom resource (nil for the core resources, whose objects get only the
+        /// metadata checks).
+        var definition: CustomResourceDefinition?
+
+        init(resource: KubernetesResource, settings: ResourceSettings? = nil, definition: CustomResourceDefinition? = nil) {
+            self.resource = resource
+            self.definition = definition
+            var chosen = settings ?? .defaults(for: resource)
+            if let definition { chosen.statusSubresource = definition.statusSubresource }
+            self.settings = chosen
+        }
     }
 
     enum ChangeType: String {
@@ -125,6 +143,7 @@ public final class KubeAPIStore: Sendable {
         /// Watches started by clients (not in-process subscriptions), and who waits for that count.
         var watchesStarted = 0
         var startListeners: [Int: AsyncStream<Int>.Continuation] = [:]
+        var rejectedInProcessWrites: [String] = []
     }
 
     private let state: Mutex<State>
@@ -132,12 +151,18 @@ public final class KubeAPIStore: Sendable {
     /// The finalizer kube-apiserver adds for foreground deletion.
     public static let foregroundFinalizer = "foregroundDeletion"
 
-    public init(resources: [KubernetesResource], historyLimit: Int = 1000) {
+    /// A store serving these resources; each custom resource with its CRD from `deploy/crds`.
+    public init(resources: [KubernetesResource], historyLimit: Int = 1000) throws {
         var initial = State(historyLimit: historyLimit)
         for resource in resources {
-            initial.registrations[Self.key(resource)] = Registration(resource: resource, settings: .defaults(for: resource))
+            initial.registrations[Self.key(resource)] = try Self.registration(resource)
         }
         state = Mutex(initial)
+    }
+
+    private static func registration(_ resource: KubernetesResource, settings: ResourceSettings? = nil) throws -> Registration {
+        guard !resource.group.isEmpty else { return Registration(resource: resource, settings: settings) }
+        return Registration(resource: resource, settings: settings, definition: try CustomResourceDefinition.cstor(resource))
     }
 
     static func key(_ resource: KubernetesResource) -> String { "\(resource.apiVersion)/\(resource.plural)" }
@@ -146,11 +171,32 @@ public final class KubeAPIStore: Sendable {
 
     // MARK: - Registry
 
-    /// Serves a resource (installs its CRD).
-    public func register(_ resource: KubernetesResource, settings: ResourceSettings? = nil) {
+    /// Serves a resource (installs its CRD, from `deploy/crds` for a custom resource).
+    public func register(_ resource: KubernetesResource, settings: ResourceSettings? = nil) throws {
+        let registration = try Self.registration(resource, settings: settings)
+        state.withLock { state in state.registrations[Self.key(resource)] = registration }
+    }
+
+    /// Installs a CRD, e.g. a stricter variant of a cStor CRD (its objects stay as they are).
+    public func register(_ definition: CustomResourceDefinition) {
         state.withLock { state in
-            state.registrations[Self.key(resource)] = Registration(
-                resource: resource, settings: settings ?? .defaults(for: resource))
+            state.registrations[Self.key(definition.resource)] = Registration(resource: definition.resource, definition: definition)
+        }
+    }
+
+    /// The CRDs of the served custom resources.
+    public var definitions: [CustomResourceDefinition] {
+        state.withLock { state in state.registrations.values.compactMap(\.definition) }
+    }
+
+    /// Writes by in-process users (operator, fixtures) that the API refused, with the answer: a
+    /// double that writes what the real API would refuse makes the test fail.
+    public var rejectedInProcessWrites: [String] { state.withLock { $0.rejectedInProcessWrites } }
+
+    private func rememberIfRejected(_ response: KubeAPIResponse, _ what: String) {
+        guard response.status >= 400, response.status != 404 else { return }
+        state.withLock { state in
+            state.rejectedInProcessWrites.append("\(what): \(response.body["message"]?.stringValue ?? response.body.jsonString)")
         }
     }
 
@@ -210,10 +256,24 @@ public final class KubeAPIStore: Sendable {
 
     /// A page of a list. The continue token is opaque (base64 JSON of the list revision and the
     /// last key); a token older than the event history is 410 Expired, as with etcd compaction.
+    /// `resourceVersion` with `resourceVersionMatch` as kube-apiserver reads them: unset or
+    /// `NotOlderThan` serve the latest state (a version newer than the store is 504
+    /// ResourceVersionTooLarge), `Exact` serves the state at that version (410 once compacted).
     public func list(
         _ resource: KubernetesResource, namespace: String?, labelSelector: String?, fieldSelector: String?,
-        limit: Int?, continueToken: String?
+        limit: Int?, continueToken: String?, resourceVersion: String? = nil, resourceVersionMatch: String? = nil
     ) -> KubeAPIResponse {
+        let optionErrors = Self.listOptionErrors(
+            resourceVersion: resourceVersion, match: resourceVersionMatch, continueToken: continueToken, watch: false)
+        guard optionErrors.isEmpty else { return Self.invalidListOptions(optionErrors) }
+        var exactRevision: Int?
+        var minimumRevision: Int?
+        if let resourceVersion, !resourceVersion.isEmpty, resourceVersion != "0" {
+            guard let number = Int(resourceVersion) else {
+                return .badRequest("invalid resource version: \(resourceVersion)")
+            }
+            if resourceVersionMatch == "Exact" { exactRevision = number } else { minimumRevision = number }
+        }
         let labels: LabelSelector
         let fields: FieldSelector?
         switch parseSelectors(resource, labelSelector: labelSelector, fieldSelector: fieldSelector) {
@@ -222,6 +282,19 @@ public final class KubeAPIStore: Sendable {
         }
         return state.withLock { state in
             var listRevision = state.revision
+            var stored = state.objects[Self.key(resource)] ?? [:]
+            if let minimumRevision, minimumRevision > state.revision {
+                return Self.tooLargeResourceVersion(minimumRevision, current: state.revision)
+            }
+            if let exactRevision {
+                if exactRevision > state.revision { return Self.tooLargeResourceVersion(exactRevision, current: state.revision) }
+                guard exactRevision >= state.compactedRevision else {
+                    return .failure(
+                        410, reason: "Expired", message: "too old resource version: \(exactRevision) (\(state.compactedRevision))")
+                }
+                stored = Self.objects(state, key: Self.key(resource), at: exactRevision)
+                listRevision = exactRevision
+            }
             var startAfter: String?
             if let continueToken, !continueToken.isEmpty {
                 guard let token = ContinueToken(encoded: continueToken) else {
@@ -237,7 +310,7 @@ public final class KubeAPIStore: Sendable {
                 startAfter = token.start
             }
             let matcher = Matcher(namespace: resource.namespaced ? namespace : nil, labels: labels, fields: fields)
-            var matching = (state.objects[Self.key(resource)] ?? [:]).sorted { $0.key < $1.key }.filter { entry in
+            var matching = stored.sorted { $0.key < $1.key }.filter { entry in
                 matcher.matches(entry.value)
             }
             if let startAfter {
@@ -267,6 +340,65 @@ public final class KubeAPIStore: Sendable {
                     "metadata": .object(metadata), "items": .array(items),
                 ])
         }
+    }
+
+    /// The objects of a resource as they were at a revision (the history must reach back to it).
+    private static func objects(_ state: State, key: String, at revision: Int) -> [String: JSONValue] {
+        var objects = state.objects[key] ?? [:]
+        for change in state.history.reversed() where change.revision > revision && change.resourceKey == key {
+            let namespace = change.object[path: ["metadata", "namespace"]]?.stringValue ?? ""
+            let name = change.object[path: ["metadata", "name"]]?.stringValue ?? ""
+            let objectKey = objectKey(namespace: namespace, name: name)
+            switch change.type {
+            case .added: objects.removeValue(forKey: objectKey)
+            case .modified, .deleted: objects[objectKey] = change.previous
+            }
+        }
+        return objects
+    }
+
+    /// kube-apiserver's `ValidateListOptions` for a list or a watch.
+    static func listOptionErrors(
+        resourceVersion: String?, match: String?, continueToken: String?, watch: Bool, sendInitialEvents: String? = nil
+    ) -> [FieldError] {
+        let match = match ?? ""
+        if watch {
+            if sendInitialEvents != nil {
+                return [.forbidden("sendInitialEvents", "sendInitialEvents (WatchList) is not served by the test API server")]
+            }
+            return match.isEmpty
+                ? [] : [.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")]
+        }
+        var errors: [FieldError] = []
+        guard !match.isEmpty else { return errors }
+        if (resourceVersion ?? "").isEmpty {
+            errors.append(.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+        }
+        if !(continueToken ?? "").isEmpty {
+            errors.append(.forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+        }
+        if match != "Exact", match != "NotOlderThan" {
+            errors.append(.notSupported("resourceVersionMatch", .string(match), supported: ["Exact", "NotOlderThan", ""]))
+        }
+        if match == "Exact", resourceVersion == "0" {
+            errors.append(.forbidden("resourceVersionMatch", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""))
+        }
+        return errors
+    }
+
+    static func invalidListOptions(_ errors: [FieldError]) -> KubeAPIResponse {
+        .failure(
+            422, reason: "Invalid", message: "ListOptions.meta.k8s.io \"\" is invalid: \(errors.aggregated)",
+            details: ["group": "meta.k8s.io", "kind": "ListOptions", "causes": .array(errors.map(\.cause))])
+    }
+
+    /// 504 for a resourceVersion the store has not reached (kube-apiserver waits up to 3 s first).
+    static func tooLargeResourceVersion(_ wanted: Int, current: Int) -> KubeAPIResponse {
+        .failure(
+            504, reason: "Timeout", message: "Timeout: Too large resource version: \(wanted), current: \(current)",
+            details: [
+                "causes": [["reason": "ResourceVersionTooLarge", "message": "Too large resource version"]], "retryAfterSeconds": 1,
+            ])
     }
 
     private func parseSelectors(
@@ -351,19 +483,10 @@ public final class KubeAPIStore: Sendable {
             let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
             name = prefix + String((0..<5).map { _ in alphabet.randomElement() ?? "x" })
         }
-        if name.isEmpty {
-            return .invalid(resource, name: "", field: "metadata.name", message: "Required value: name or generateName is required")
-        }
-        if let problem = Self.nameProblem(name) {
-            return .invalid(resource, name: name, field: "metadata.name", message: "Invalid value: \"\(name)\": \(problem)")
-        }
         if let version = metadata["resourceVersion"]?.stringValue, !version.isEmpty {
             return .failure(500, reason: "InternalError", message: "resourceVersion should not be set on objects to be created")
         }
-        metadata["name"] = .string(name)
-        metadata["uid"] = .string(UUID().uuidString.lowercased())
-        metadata["creationTimestamp"] = .string(KubernetesTime.now.rawValue)
-        metadata["generation"] = .int(1)
+        if !name.isEmpty { metadata["name"] = .string(name) }
         metadata["deletionTimestamp"] = nil
         metadata["deletionGracePeriodSeconds"] = nil
         var object = body
@@ -372,21 +495,31 @@ public final class KubeAPIStore: Sendable {
         return state.withLock { state in
             let key = Self.key(resource)
             guard let registration = state.registrations[key] else { return .notFound(resource, name: name) }
+            if registration.settings.statusSubresource {
+                object["status"] = nil
+            }
+            object["metadata"] = .object(metadata)
+            let warnings: [String]
+            switch Self.admit(registration, object, name: name) {
+            case .failure(let response): return response
+            case .success(let admitted): (object, warnings) = admitted
+            }
+            metadata = object["metadata"]?.objectValue ?? metadata
             let objectKey = Self.objectKey(namespace: urlNamespace, name: name)
             if state.objects[key]?[objectKey] != nil {
                 return .failure(
                     409, reason: "AlreadyExists", message: "\(resource) \"\(name)\" already exists",
                     details: KubeAPIResponse.details(resource, name: name))
             }
-            if registration.settings.statusSubresource {
-                object["status"] = nil
-            }
+            metadata["uid"] = .string(UUID().uuidString.lowercased())
+            metadata["creationTimestamp"] = .string(KubernetesTime.now.rawValue)
+            metadata["generation"] = .int(1)
             state.revision += 1
             metadata["resourceVersion"] = .string(String(state.revision))
             object["metadata"] = .object(metadata)
             state.objects[key, default: [:]][objectKey] = object
             Self.record(&state, Change(revision: state.revision, resourceKey: key, type: .added, object: object, previous: nil))
-            return KubeAPIResponse(status: 201, body: object)
+            return KubeAPIResponse(status: 201, body: object).warning(warnings)
         }
     }
 
@@ -414,8 +547,12 @@ public final class KubeAPIStore: Sendable {
             if version.isEmpty {
                 if !registration.settings.allowUnconditionalUpdate {
                     return .invalid(
-                        resource, name: name, field: "metadata.resourceVersion",
-                        message: "Invalid value: 0x0: must be specified for an update")
+                        resource, name: name,
+                        errors: [
+                            FieldError(
+                                .invalid, field: "metadata.resourceVersion", detail: "must be specified for an update",
+                                printedValue: "0x0")
+                        ])
                 }
             } else if version != existing[path: ["metadata", "resourceVersion"]]?.stringValue {
                 return Self.conflict(resource, name: name)
@@ -537,7 +674,9 @@ public final class KubeAPIStore: Sendable {
         if self.object(resource, namespace: namespace, name: name) == nil {
             var fresh = object
             fresh["metadata"]?["resourceVersion"] = nil
-            return create(resource, namespace: namespace, body: fresh)
+            let response = create(resource, namespace: namespace, body: fresh)
+            rememberIfRejected(response, "put \(resource) \(name)")
+            return response
         }
         // The server-owned metadata (uid, resourceVersion, ...) is kept by the update.
         return modify(resource, namespace: namespace, name: name) { stored in stored = object }
@@ -547,6 +686,7 @@ public final class KubeAPIStore: Sendable {
     @discardableResult
     public func create<Object: KubernetesResourceObject>(_ object: Object) throws -> Object {
         let response = create(Object.resource, namespace: object.metadata.namespace, body: try JSONValue(encoding: object))
+        rememberIfRejected(response, "create \(Object.resource) \(object.metadata.name)")
         guard response.status == 201 else { throw TestFailure("create \(Object.resource): \(response.body)") }
         return try response.body.decode(as: Object.self)
     }
@@ -557,9 +697,9 @@ public final class KubeAPIStore: Sendable {
     public func modify(
         _ resource: KubernetesResource, namespace: String?, name: String, _ change: (inout JSONValue) -> Void
     ) -> KubeAPIResponse {
-        state.withLock { state in
+        let response = state.withLock { state in
             let key = Self.key(resource)
-            guard let registration = state.registrations[key] else { return .notFound(resource, name: name) }
+            guard let registration = state.registrations[key] else { return KubeAPIResponse.notFound(resource, name: name) }
             let objectKey = Self.objectKey(namespace: resource.namespaced ? namespace ?? "" : "", name: name)
             guard let existing = state.objects[key]?[objectKey] else { return .notFound(resource, name: name) }
             var proposed = existing
@@ -569,6 +709,8 @@ public final class KubeAPIStore: Sendable {
             settings.settings.statusSubresource = false
             return Self.applyUpdate(&state, settings, objectKey: objectKey, existing: existing, proposed: proposed, subresource: nil)
         }
+        rememberIfRejected(response, "modify \(resource) \(name)")
+        return response
     }
 
     /// Changes a stored model object in place (see `modify`).
@@ -600,8 +742,13 @@ public final class KubeAPIStore: Sendable {
     /// ERROR event that ends the stream.
     public func watch(
         _ resource: KubernetesResource, namespace: String?, resourceVersion: String?, labelSelector: String?,
-        fieldSelector: String?, bookmarks: Bool, goneAsHTTPStatus: Bool = false, inProcess: Bool = false
+        fieldSelector: String?, bookmarks: Bool, goneAsHTTPStatus: Bool = false, inProcess: Bool = false,
+        resourceVersionMatch: String? = nil, sendInitialEvents: String? = nil
     ) -> Result<(stream: AsyncStream<KubeAPIWatchEvent>, id: Int), KubeAPIResponse> {
+        let optionErrors = Self.listOptionErrors(
+            resourceVersion: resourceVersion, match: resourceVersionMatch, continueToken: nil, watch: true,
+            sendInitialEvents: sendInitialEvents)
+        guard optionErrors.isEmpty else { return .failure(Self.invalidListOptions(optionErrors)) }
         let labels: LabelSelector
         let fields: FieldSelector?
         switch parseSelectors(resource, labelSelector: labelSelector, fieldSelector: fieldSelector) {
@@ -798,6 +945,20 @@ public final class KubeAPIStore: Sendable {
         return copy
     }
 
+    /// What the API server does to an object before it stores it: prune and validate a custom
+    /// resource against its CRD, validate the metadata of any object. Returns the object to store
+    /// and the warnings (pruned fields), or the 422.
+    private static func admit(_ registration: Registration, _ object: JSONValue, name: String) -> Result<(JSONValue, [String]), KubeAPIResponse> {
+        if let definition = registration.definition {
+            let (prepared, pruned, errors) = definition.admit(object)
+            guard errors.isEmpty else { return .failure(.invalid(registration.resource, name: name, errors: errors)) }
+            return .success((prepared, pruned.map { "unknown field \(FieldError.goQuote($0))" }))
+        }
+        let errors = ObjectMetaValidation.errors(object["metadata"] ?? [:])
+        guard errors.isEmpty else { return .failure(.invalid(registration.resource, name: name, errors: errors)) }
+        return .success((object, []))
+    }
+
     private static func applyUpdate(
         _ state: inout State, _ registration: Registration, objectKey: String, existing: JSONValue, proposed: JSONValue,
         subresource: String?
@@ -825,15 +986,23 @@ public final class KubeAPIStore: Sendable {
         if isBeingDeleted(existing) {
             let added = Set(finalizers(updated)).subtracting(finalizers(existing))
             if !added.isEmpty {
-                return .failure(
-                    422, reason: "Invalid",
-                    message: "\(resource.kind).\(resource.group) \"\(name)\" is invalid: metadata.finalizers: Forbidden: "
-                        + "no new finalizers can be added if the object is being deleted, found new finalizers \(added.sorted())",
-                    details: KubeAPIResponse.details(resource, name: name))
+                let list = added.sorted().map(FieldError.goQuote).joined(separator: ", ")
+                return .invalid(
+                    resource, name: name,
+                    errors: [
+                        .forbidden(
+                            "metadata.finalizers",
+                            "no new finalizers can be added if the object is being deleted, found new finalizers []string{\(list)}")
+                    ])
             }
         }
+        let warnings: [String]
+        switch admit(registration, updated, name: name) {
+        case .failure(let response): return response
+        case .success(let admitted): (updated, warnings) = admitted
+        }
         if comparable(updated) == comparable(existing) {
-            return KubeAPIResponse(status: 200, body: existing)
+            return KubeAPIResponse(status: 200, body: existing).warning(warnings)
         }
         var withoutMetadata = updated
         var existingWithoutMetadata = existing
@@ -853,11 +1022,11 @@ public final class KubeAPIStore: Sendable {
             state.objects[key]?.removeValue(forKey: objectKey)
             record(&state, Change(revision: state.revision, resourceKey: key, type: .deleted, object: updated, previous: existing))
             settle(&state)
-            return KubeAPIResponse(status: 200, body: updated)
+            return KubeAPIResponse(status: 200, body: updated).warning(warnings)
         }
         state.objects[key, default: [:]][objectKey] = updated
         record(&state, Change(revision: state.revision, resourceKey: key, type: .modified, object: updated, previous: existing))
-        return KubeAPIResponse(status: 200, body: updated)
+        return KubeAPIResponse(status: 200, body: updated).warning(warnings)
     }
 
     enum DeleteOutcome {
@@ -965,18 +1134,5 @@ public final class KubeAPIStore: Sendable {
                 }
             }
         }
-    }
-
-    /// Why a name is not a DNS-1123 subdomain, or nil when it is one.
-    static func nameProblem(_ name: String) -> String? {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-.")
-        guard name.count <= 253 else { return "must be no more than 253 characters" }
-        guard name.allSatisfy({ allowed.contains($0) }), let first = name.first, let last = name.last,
-            first.isLetter || first.isNumber, last.isLetter || last.isNumber
-        else {
-            return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                + "and must start and end with an alphanumeric character"
-        }
-        return nil
     }
 }

@@ -8,8 +8,14 @@ import NIOSSL
 
 /// An in-process HTTP(S) server on 127.0.0.1 that behaves like kube-apiserver for what cstor-csi
 /// uses (see `KubeAPIStore` for the semantics): resources under `/api/v1` and
-/// `/apis/<group>/<version>`, discovery, bearer-token (and optionally client-certificate)
-/// authentication, watch streams with bookmarks and timeouts, and injected faults per verb and path.
+/// `/apis/<group>/<version>`, the cStor CRDs with their schemas, discovery, watch streams with
+/// bookmarks and timeouts, and injected faults per verb and path.
+///
+/// Every request is authenticated and authorized as kube-apiserver does it: a bearer token names a
+/// user — the administrator (`token`, RBAC never restricts it) or a service account
+/// (`serviceAccountToken(namespace:name:)`) — or a client certificate names the administrator; a
+/// service account may do what the chart's rendered RBAC (`deploy/rbac`) grants it, and anything
+/// else is a 403 with kube-apiserver's message.
 ///
 /// Run it scoped: `try await KubeAPITestServer.with { server in ... }` stops it at the end.
 public final class KubeAPITestServer: Sendable {
@@ -19,8 +25,11 @@ public final class KubeAPITestServer: Sendable {
         public var pki: TestPKI?
         /// Accept a client certificate signed by the CA as authentication (HTTPS only).
         public var clientCertificates: Bool
-        /// The bearer token a request must carry; nil disables authentication.
+        /// The administrator's bearer token; nil disables authentication (every request is the
+        /// administrator's).
         public var token: String?
+        /// The RBAC that service accounts are held to.
+        public var authorization: Authorization
         /// The resources served (the "installed CRDs").
         public var resources: [KubernetesResource]
         /// How many changes the event history keeps (older resourceVersions are 410 Gone).
@@ -33,8 +42,9 @@ public final class KubeAPITestServer: Sendable {
         public init(
             tls: Bool = false, pki: TestPKI? = nil, clientCertificates: Bool = false, token: String? = "test-token",
             resources: [KubernetesResource] = KubeAPITestServer.defaultResources, historyLimit: Int = 1000,
-            bookmarkInterval: Duration? = nil, goneAsHTTPStatus: Bool = false
+            bookmarkInterval: Duration? = nil, goneAsHTTPStatus: Bool = false, authorization: Authorization = .chartRBAC
         ) {
+            self.authorization = authorization
             self.tls = tls
             self.pki = pki
             self.clientCertificates = clientCertificates
@@ -46,6 +56,14 @@ public final class KubeAPITestServer: Sendable {
         }
     }
 
+    /// Where the RBAC objects come from.
+    public enum Authorization: Sendable {
+        /// The chart's RBAC as rendered (`deploy/rbac/cstor-csi.yaml`).
+        case chartRBAC
+        /// These RBAC objects.
+        case policy(RBACPolicy)
+    }
+
     /// The cStor custom resources and the core resources cstor-csi uses.
     public static let defaultResources: [KubernetesResource] =
         KubernetesResource.cstorResources + [.nodes, .persistentVolumes, .persistentVolumeClaims, .events]
@@ -55,16 +73,21 @@ public final class KubeAPITestServer: Sendable {
     public let pki: TestPKI?
     let options: Options
     private let acceptedToken: Locked<String?>
+    private let serviceAccountTokens = Locked<[String: KubeAPIUser]>([:])
+    private let policy: Locked<RBACPolicy>
     private let faults = Locked<[KubeAPIFault]>([])
     private let log = Locked<[KubeAPIRequestRecord]>([])
-    private let connections = Locked<[ObjectIdentifier: any Channel]>([:])
+    /// The open connections, and whether the server is stopping (a connection accepted then is
+    /// closed at once).
+    private let connections = Locked<(stopping: Bool, open: [ObjectIdentifier: any Channel])>((false, [:]))
 
-    private init(options: Options, pki: TestPKI?, port: Int) {
+    private init(options: Options, pki: TestPKI?, port: Int, store: KubeAPIStore, policy: RBACPolicy) {
         self.options = options
         self.pki = pki
         self.port = port
-        self.store = KubeAPIStore(resources: options.resources, historyLimit: options.historyLimit)
+        self.store = store
         self.acceptedToken = Locked(options.token)
+        self.policy = Locked(policy)
     }
 
     /// `http://127.0.0.1:<port>` or `https://...`.
@@ -74,6 +97,20 @@ public final class KubeAPITestServer: Sendable {
     public var token: String? {
         get { acceptedToken.value }
         set { acceptedToken.value = newValue }
+    }
+
+    /// A bearer token that authenticates as a service account (what a pod's projected token does).
+    public func serviceAccountToken(namespace: String, name: String) -> String {
+        let token = "sa.\(namespace).\(name).\(UUID().uuidString.lowercased())"
+        serviceAccountTokens.withLock { $0[token] = .serviceAccount(namespace: namespace, name: name) }
+        return token
+    }
+
+    /// The RBAC objects service accounts are held to; change them at run time (e.g. to take a
+    /// permission away).
+    public var rbac: RBACPolicy {
+        get { policy.value }
+        set { policy.value = newValue }
     }
 
     /// A client configuration for this server: its CA (HTTPS), the current token, fast retries.
@@ -160,9 +197,15 @@ public final class KubeAPITestServer: Sendable {
         guard let port = serverChannel.channel.localAddress?.port else {
             throw TestFailure("the test API server has no port")
         }
-        let server = KubeAPITestServer(options: options, pki: pki, port: port)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
+        let policy: RBACPolicy
+        switch options.authorization {
+        case .chartRBAC: policy = try RBACPolicy.chart()
+        case .policy(let given): policy = given
+        }
+        let store = try KubeAPIStore(resources: options.resources, historyLimit: options.historyLimit)
+        let server = KubeAPITestServer(options: options, pki: pki, port: port, store: store, policy: policy)
+        return try await withThrowingTaskGroup(of: Void.self) { acceptor in
+            acceptor.addTask {
                 try await withThrowingDiscardingTaskGroup { connections in
                     try await serverChannel.executeThenClose { inbound in
                         for try await connection in inbound {
@@ -171,30 +214,41 @@ public final class KubeAPITestServer: Sendable {
                     }
                 }
             }
-            if let interval = options.bookmarkInterval {
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: interval)
-                        server.store.sendBookmarks()
-                    }
-                }
-            }
-            defer { group.cancelAll() }
+            let outcome: Result<T, any Error>
             do {
-                let result = try await body(server)
-                await server.stop(serverChannel.channel)
-                return result
+                outcome = .success(
+                    try await withThrowingTaskGroup(of: Void.self) { background in
+                        if let interval = options.bookmarkInterval {
+                            background.addTask {
+                                while !Task.isCancelled {
+                                    try await Task.sleep(for: interval)
+                                    server.store.sendBookmarks()
+                                }
+                            }
+                        }
+                        defer { background.cancelAll() }
+                        return try await body(server)
+                    })
             } catch {
-                await server.stop(serverChannel.channel)
-                throw error
+                outcome = .failure(error)
             }
+            await server.stop(serverChannel.channel)
+            // The accept loop ends by itself once the closed server channel has handed over every
+            // connection it accepted, each closed at once. Cancelling the loop instead would drop
+            // accepted connections unserved, which NIO treats as a fatal error.
+            try? await acceptor.waitForAll()
+            return try outcome.get()
         }
     }
 
     private func stop(_ serverChannel: any Channel) async {
+        let open = connections.withLock { state in
+            state.stopping = true
+            return Array(state.open.values)
+        }
         try? await serverChannel.close()
         store.stopAllWatches()
-        for channel in connections.value.values {
+        for channel in open {
             try? await channel.close()
         }
     }
@@ -204,8 +258,12 @@ public final class KubeAPITestServer: Sendable {
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
-        defer { connections.withLock { _ = $0.removeValue(forKey: id) } }
+        let stopping = connections.withLock { state in
+            if !state.stopping { state.open[id] = channel }
+            return state.stopping
+        }
+        if stopping { channel.close(promise: nil) }
+        defer { connections.withLock { _ = $0.open.removeValue(forKey: id) } }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -248,19 +306,26 @@ public final class KubeAPITestServer: Sendable {
         }
         let target = Target(path: path)
         let verb = target.verb(method: head.method, query: query)
+        let user = await authenticate(head, channel: channel)
         func record(_ status: Int) {
             log.withLock {
                 $0.append(
                     KubeAPIRequestRecord(
                         method: head.method.rawValue, verb: verb, path: path, query: query, status: status,
-                        body: String(buffer: body)))
+                        body: String(buffer: body), user: user?.name ?? "", attributes: target.attributes(verb: verb, query: query)))
             }
         }
 
-        guard await isAuthenticated(head, channel: channel) else {
+        guard let user else {
             let response = KubeAPIResponse.failure(401, reason: "Unauthorized", message: "Unauthorized")
             record(401)
             try await write(response, to: outbound)
+            return true
+        }
+        let attributes = target.attributes(verb: verb, query: query)
+        if case .deny(let reason) = policy.value.authorize(user, attributes) {
+            record(403)
+            try await write(RBACPolicy.forbidden(user, attributes, reason: reason), to: outbound)
             return true
         }
 
@@ -300,14 +365,19 @@ public final class KubeAPITestServer: Sendable {
         }
     }
 
-    private func isAuthenticated(_ head: HTTPRequestHead, channel: any Channel) async -> Bool {
-        guard let expected = acceptedToken.value else { return true }
-        if head.headers.first(name: "Authorization") == "Bearer \(expected)" { return true }
+    /// The user a request authenticates as, or nil (401).
+    private func authenticate(_ head: HTTPRequestHead, channel: any Channel) async -> KubeAPIUser? {
+        guard let expected = acceptedToken.value else { return .admin }
+        let header = head.headers.first(name: "Authorization") ?? ""
+        if header == "Bearer \(expected)" { return .admin }
+        if header.hasPrefix("Bearer "), let account = serviceAccountTokens.value[String(header.dropFirst("Bearer ".count))] {
+            return account
+        }
         if options.tls, options.clientCertificates {
             let presented = try? await channel.nioSSL_peerCertificate().map { $0 != nil }.get()
-            return presented == true
+            return presented == true ? .admin : nil
         }
-        return false
+        return nil
     }
 
     private func write(_ response: KubeAPIResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
@@ -369,8 +439,10 @@ public final class KubeAPITestServer: Sendable {
         var name: String?
         var subresource: String?
         var special: String?
+        var path: String
 
         init(path: String) {
+            self.path = path
             let segments = path.split(separator: "/").map { $0.removingPercentEncoding ?? String($0) }
             var rest: ArraySlice<String>
             switch segments.first {
@@ -405,15 +477,35 @@ public final class KubeAPITestServer: Sendable {
 
         func verb(method: HTTPMethod, query: [String: String]) -> String {
             if special == "discovery" || special == "api" || special == "apis" || special == "version" { return "discovery" }
+            let watching = query["watch"] == "true" || query["watch"] == "1"
             switch (method, name) {
-            case (.GET, nil): return query["watch"] == "true" || query["watch"] == "1" ? "watch" : "list"
-            case (.GET, _): return "get"
+            case (.GET, nil): return watching ? "watch" : "list"
+            case (.GET, _): return watching ? "watch" : "get"
             case (.POST, nil): return "create"
             case (.PUT, _?): return "update"
             case (.PATCH, _?): return "patch"
             case (.DELETE, _?): return "delete"
+            case (.DELETE, nil): return "deletecollection"
             default: return "other"
             }
+        }
+
+        /// What RBAC decides on. A list or watch selecting one name by field selector is about that
+        /// name, as in kube-apiserver.
+        func attributes(verb: String, query: [String: String]) -> KubeAPIRequestAttributes {
+            if verb == "discovery" || special != nil {
+                return KubeAPIRequestAttributes(verb: "get", nonResourcePath: path)
+            }
+            var objectName = name ?? ""
+            if objectName.isEmpty, verb == "list" || verb == "watch", let selector = query["fieldSelector"],
+                let parsed = try? FieldSelector(parsing: selector),
+                let exact = parsed.requirements.first(where: { $0.path == "metadata.name" && !$0.negated })
+            {
+                objectName = exact.value
+            }
+            return KubeAPIRequestAttributes(
+                verb: verb, group: group, resource: plural ?? "", subresource: subresource ?? "", name: objectName,
+                namespace: namespace ?? "")
         }
     }
 
@@ -447,12 +539,14 @@ public final class KubeAPITestServer: Sendable {
             return .response(
                 store.list(
                     resource, namespace: namespace, labelSelector: query["labelSelector"], fieldSelector: query["fieldSelector"],
-                    limit: query["limit"].flatMap(Int.init), continueToken: query["continue"]))
+                    limit: query["limit"].flatMap(Int.init), continueToken: query["continue"], resourceVersion: query["resourceVersion"],
+                    resourceVersionMatch: query["resourceVersionMatch"]))
         case "watch":
             let result = store.watch(
                 resource, namespace: namespace, resourceVersion: query["resourceVersion"], labelSelector: query["labelSelector"],
                 fieldSelector: query["fieldSelector"], bookmarks: query["allowWatchBookmarks"] == "true",
-                goneAsHTTPStatus: options.goneAsHTTPStatus)
+                goneAsHTTPStatus: options.goneAsHTTPStatus, resourceVersionMatch: query["resourceVersionMatch"],
+                sendInitialEvents: query["sendInitialEvents"])
             switch result {
             case .success(let watch):
                 return .watch(stream: watch.stream, id: watch.id, timeout: query["timeoutSeconds"].flatMap(Int.init))
@@ -514,22 +608,13 @@ public final class KubeAPITestServer: Sendable {
         }
     }
 
-    /// Minimal CustomResourceDefinition objects for the served custom resources.
+    /// The installed CRDs, as kube-apiserver serves them (Established).
     private func customResourceDefinitions(name: String?) -> KubeAPIResponse {
-        let definitions = store.servedResources.filter { !$0.group.isEmpty && $0.group != "apiextensions.k8s.io" }
-            .sorted { $0.plural < $1.plural }
-            .map { resource -> JSONValue in
-                [
-                    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                    "metadata": ["name": .string(resource.customResourceDefinitionName)],
-                    "spec": [
-                        "group": .string(resource.group), "scope": .string(resource.namespaced ? "Namespaced" : "Cluster"),
-                        "names": ["plural": .string(resource.plural), "kind": .string(resource.kind)],
-                        "versions": [["name": .string(resource.version), "served": true, "storage": true]],
-                    ],
-                    "status": ["conditions": [["type": "Established", "status": "True"]]],
-                ]
-            }
+        let definitions = store.definitions.sorted { $0.resource.plural < $1.resource.plural }.map { definition -> JSONValue in
+            var object = definition.object
+            object["status"] = ["conditions": [["type": "Established", "status": "True"], ["type": "NamesAccepted", "status": "True"]]]
+            return object
+        }
         guard let name else {
             return KubeAPIResponse(
                 status: 200,

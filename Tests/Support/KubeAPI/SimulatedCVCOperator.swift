@@ -4,10 +4,15 @@ import Foundation
 /// Plays the OpenEBS cvc-operator (and the cStor target) against a `KubeAPIStore`, so that the CSI
 /// controller's cStor engine can be tested end to end without a cluster:
 ///
+/// - like the real one, it first writes its version into a CVC that has none
+///   (`versionDetails.status.current` and `desired`), and refuses to reconcile a CVC that names
+///   another version (`ShouldReconcile`: such a CVC stays Pending; see `refusedToReconcile`);
 /// - a Pending CVC in the OpenEBS namespace is bound after `bindDelay`: the operator creates the CV
 ///   of the same name (`spec.iqn` `iqn.2016-09.com.openebs.cstor:<pv>`, `spec.targetPortal`
 ///   `<clusterIP>:3260`, `spec.targetIP`, `spec.targetPort` 3260, `spec.capacity`, owned by the CVC)
-///   in phase Init, sets the CVC to Bound with `status.capacity`, and after `healthyDelay` the CV
+///   in phase Init, sets the CVC to Bound with `status.capacity` and `spec.policy` (from the
+///   CStorVolumePolicy the `openebs.io/volume-policy` annotation names: a CVC naming a policy
+///   that does not exist stays Pending), and after `healthyDelay` the CV
 ///   becomes Healthy with one replica status per replica;
 /// - an expansion (`spec.capacity.storage` above `status.capacity.storage`) shows a `Resizing`
 ///   condition and completes after `expansionDelay` (CV and CVC capacities raised);
@@ -35,11 +40,15 @@ public final class SimulatedCVCOperator: Sendable {
         /// The targetIP every CV gets (e.g. 127.0.0.1 where a test snapshot target listens);
         /// nil gives each CV its own cluster IP.
         public var targetAddress: String?
+        /// The OpenEBS release the operator is (what it writes into versionDetails).
+        public var version: String
 
         public init(
             namespace: String = "openebs", bindDelay: Duration = .milliseconds(20), healthyDelay: Duration = .milliseconds(20),
-            expansionDelay: Duration = .milliseconds(20), failure: Failure = .none, targetAddress: String? = nil
+            expansionDelay: Duration = .milliseconds(20), failure: Failure = .none, targetAddress: String? = nil,
+            version: String = "3.6.0"
         ) {
+            self.version = version
             self.namespace = namespace
             self.bindDelay = bindDelay
             self.healthyDelay = healthyDelay
@@ -58,6 +67,10 @@ public final class SimulatedCVCOperator: Sendable {
     private let settings: Locked<Options>
     private let busy = Locked<[String: Bool]>([:])
     private let counter = Locked<Int>(0)
+    private let refused = Locked<Set<String>>([])
+
+    /// CVCs the operator would not reconcile because their version is not its own.
+    public var refusedToReconcile: Set<String> { refused.value }
 
     private let resyncs: AsyncStream<Void>
     private let resyncRequests: AsyncStream<Void>.Continuation
@@ -150,8 +163,26 @@ public final class SimulatedCVCOperator: Sendable {
     private func reconcile(_ name: String) async throws {
         let namespace = self.namespace
         guard let cvc = store.object(CStorVolumeConfig.self, namespace: namespace, name: name) else { return }
+        let version = options.version
+        if (cvc.versionDetails?.status?.current ?? "").isEmpty {
+            // populateVersion: a new CVC gets the operator's version.
+            store.modify(CStorVolumeConfig.self, namespace: namespace, name: name) { cvc in
+                var details = cvc.versionDetails ?? VersionDetails()
+                var status = details.status ?? VersionDetails.Status()
+                status.current = version
+                status.dependentsUpgraded = true
+                details.status = status
+                details.desired = version
+                cvc.versionDetails = details
+            }
+            return
+        }
         if cvc.metadata.isBeingDeleted {
             try await cleanUp(cvc)
+            return
+        }
+        guard cvc.versionDetails?.status?.current == version else {
+            refused.withLock { _ = $0.insert(name) }
             return
         }
         let phase = cvc.status?.phase
@@ -187,6 +218,11 @@ public final class SimulatedCVCOperator: Sendable {
         else { return }
         let size = cvc.spec.capacity?["storage"] ?? cvc.spec.provision?.capacity?["storage"]
         let replicas = cvc.spec.provision?.replicaCount ?? 1
+        var policy = CStorVolumePolicySpec.newVolume
+        if let policyName = cvc.metadata.annotations["openebs.io/volume-policy"], !policyName.isEmpty {
+            guard let named = store.object(CStorVolumePolicy.self, namespace: namespace, name: policyName) else { return }
+            policy = named.spec
+        }
         var volume = store.object(CStorVolume.self, namespace: namespace, name: name)
         if volume == nil {
             let address = options.targetAddress ?? nextClusterIP()
@@ -194,18 +230,21 @@ public final class SimulatedCVCOperator: Sendable {
                 CStorVolume(
                     metadata: ObjectMeta(
                         name: name, namespace: namespace,
-                        labels: ["openebs.io/persistent-volume": name, "openebs.io/version": "3.6.0"],
+                        labels: ["openebs.io/persistent-volume": name, "openebs.io/version": options.version],
                         ownerReferences: [OwnerReference(controller: cvc)]),
                     spec: CStorVolume.Spec(
                         capacity: size, consistencyFactor: replicas / 2 + 1, desiredReplicationFactor: replicas,
                         iqn: "iqn.2016-09.com.openebs.cstor:\(name)", replicationFactor: replicas, targetIP: address,
                         targetPort: "3260", targetPortal: "\(address):3260"),
-                    status: CStorVolume.Status(capacity: size, phase: .initializing)))
+                    status: CStorVolume.Status(capacity: size, phase: .initializing),
+                    versionDetails: VersionDetails(
+                        desired: options.version, status: .init(current: options.version, dependentsUpgraded: true))))
         }
         store.modify(CStorVolumeConfig.self, namespace: namespace, name: name) { cvc in
             cvc.spec.cstorVolumeRef = ObjectReference(
                 apiVersion: CStorVolume.resource.apiVersion, kind: CStorVolume.resource.kind, name: name, namespace: namespace,
                 uid: volume?.metadata.uid)
+            cvc.spec.policy = policy
             var status = cvc.status ?? CStorVolumeConfig.Status()
             status.phase = .bound
             if let size { status.capacity = ["storage": size] }
@@ -223,7 +262,7 @@ public final class SimulatedCVCOperator: Sendable {
         guard let cvc = store.object(CStorVolumeConfig.self, namespace: namespace, name: name),
             let wanted = cvc.spec.capacity?["storage"], let current = cvc.status?.capacity?["storage"], wanted > current
         else { return }
-        let resizing = CStorVolumeConfig.Condition(
+        let resizing = CStorVolumeConfigKind.Condition(
             lastTransitionTime: .now, message: "Resizing from \(current) to \(wanted)", reason: "Resizing", type: "Resizing")
         if !(cvc.status?.condition ?? []).contains(where: { $0.type == "Resizing" }) {
             store.modify(CStorVolumeConfig.self, namespace: namespace, name: name) { cvc in
@@ -253,7 +292,7 @@ public final class SimulatedCVCOperator: Sendable {
             let replicas = volume.spec.replicationFactor ?? 1
             let mode = phase == .healthy ? "Healthy" : phase == .degraded ? "Degraded" : "Offline"
             status.replicaStatuses = (0..<replicas).map { index in
-                CStorVolume.ReplicaStatus(
+                CStorVolumeKind.ReplicaStatus(
                     checkpointedIOSeq: "0", inflightRead: "0", inflightSync: "0", inflightWrite: "0", mode: mode,
                     quorum: "1", replicaId: String(1000 + index), upTime: 60)
             }
@@ -280,7 +319,7 @@ public final class SimulatedCVCOperator: Sendable {
                 metadata: ObjectMeta(name: name, namespace: namespace),
                 spec: CStorPoolCluster.Spec(
                     pools: nodes.map { node in
-                        CStorPoolCluster.PoolSpec(
+                        CStorPoolClusterKind.PoolSpec(
                             dataRaidGroups: [CStorPoolRaidGroup(blockDevices: [.init(blockDeviceName: "blockdevice-\(node)")])],
                             nodeSelector: ["kubernetes.io/hostname": node],
                             poolConfig: CStorPoolConfig(dataRaidGroupType: "stripe"))
@@ -295,7 +334,10 @@ public final class SimulatedCVCOperator: Sendable {
                     metadata: ObjectMeta(
                         name: "\(name)-\(index)", namespace: namespace,
                         labels: ["openebs.io/cstor-pool-cluster": name, "kubernetes.io/hostname": node]),
-                    spec: CStorPoolInstance.Spec(hostName: node, nodeSelector: ["kubernetes.io/hostname": node]),
+                    spec: CStorPoolInstance.Spec(
+                        dataRaidGroups: [CStorPoolRaidGroup(blockDevices: [.init(blockDeviceName: "blockdevice-\(node)")])],
+                        hostName: node, nodeSelector: ["kubernetes.io/hostname": node],
+                        poolConfig: CStorPoolConfig(dataRaidGroupType: "stripe")),
                     status: CStorPoolInstance.Status(
                         capacity: .init(free: free, total: total, used: used, zfs: .init(logicalUsed: used)),
                         healthyReplicas: 0, phase: .online, provisionedReplicas: 0, readOnly: false)))
@@ -306,7 +348,7 @@ public final class SimulatedCVCOperator: Sendable {
     @discardableResult
     public func createReplicas(volume: String, poolInstances: [String], snapshots: [String: Int64]) throws -> [CStorVolumeReplica] {
         let namespace = self.namespace
-        let infos = snapshots.mapValues { CStorVolumeReplica.SnapshotInfo(logicalReferenced: $0) }
+        let infos = snapshots.mapValues { CStorVolumeReplicaKind.SnapshotInfo(logicalReferenced: $0) }
         return try poolInstances.map { pool in
             try store.create(
                 CStorVolumeReplica(

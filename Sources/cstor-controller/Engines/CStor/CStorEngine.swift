@@ -27,11 +27,15 @@ struct CStorEngine: VolumeEngine {
     let poolClusters: Informer<CStorPoolCluster>
     let poolInstanceCache: Informer<CStorPoolInstance>
 
+    /// Decides whose fault a refused write is (see `APIRefusal`).
+    let refusals: APIRefusal
+
     init(client: any KubernetesClient, target: any SnapshotTarget, settings: Settings, logger: Logger) {
         self.client = client
         self.target = target
         self.settings = settings
         self.logger = logger
+        refusals = APIRefusal(logger: logger)
         volumeConfigs = Informer(client: client, namespace: settings.namespace, logger: logger)
         poolClusters = Informer(client: client, namespace: settings.namespace, logger: logger)
         poolInstanceCache = Informer(client: client, namespace: settings.namespace, logger: logger)
@@ -47,13 +51,17 @@ struct CStorEngine: VolumeEngine {
     }
 
     /// Waits for a condition on a CVC: on the shared watch once synced, else on a watch of its own.
+    /// A shutdown ends the wait at once (the call answers Aborted and the provisioner or resizer
+    /// asks the next controller), instead of holding the process until its grace period ends.
     func waitForVolumeConfig(
         _ name: String, timeout: Duration, until condition: @escaping @Sendable (CStorVolumeConfig) -> Bool
     ) async throws -> CStorVolumeConfig {
-        if volumeConfigs.isSynced {
-            return try await volumeConfigs.wait(for: name, timeout: timeout, until: condition)
+        try await cancelWhenGracefulShutdown { [volumeConfigs, client, namespace] in
+            if volumeConfigs.isSynced {
+                return try await volumeConfigs.wait(for: name, timeout: timeout, until: condition)
+            }
+            return try await client.waitFor(CStorVolumeConfig.self, name: name, namespace: namespace, timeout: timeout, until: condition)
         }
-        return try await client.waitFor(CStorVolumeConfig.self, name: name, namespace: namespace, timeout: timeout, until: condition)
     }
 
     var name: String { "cstor" }
@@ -145,7 +153,9 @@ struct CStorEngine: VolumeEngine {
             if case .snapshot(let id) = request.source { try await requireSnapshot(id) }
             let cvc = makeVolumeConfig(request, storage: storage, parameters: parameters, source: source)
             do {
-                _ = try await client.create(cvc)
+                _ = try await refusals.write("CStorVolumeConfig \(request.name)", inputs: requestInputs(request, parameters)) {
+                    try await client.create(cvc)
+                }
                 logger.info(
                     "created CStorVolumeConfig",
                     metadata: ["volume_id": .string(request.name), "capacity": .string(storage.description),
@@ -162,6 +172,23 @@ struct CStorEngine: VolumeEngine {
             context: ["openebs.io/cas-type": "cstor"], source: request.source, publishedNodes: [], condition: nil)
     }
 
+    /// The values of a CreateVolume that the CVC carries, for telling a refused request from a
+    /// refused CVC.
+    func requestInputs(_ request: VolumeRequest, _ parameters: Parameters) -> [APIRefusal.Input] {
+        var inputs = [
+            APIRefusal.Input(name: "volume name", value: request.name, fields: ["metadata.name"]),
+            APIRefusal.Input(name: "StorageClass parameter cstorPoolCluster", value: parameters.poolCluster, fields: ["metadata.labels"]),
+        ]
+        if case .snapshot(let id) = request.source {
+            inputs.append(APIRefusal.Input(name: "source snapshot", value: id.volumeID, fields: ["metadata.labels", "spec.cstorVolumeSource"]))
+        }
+        return inputs
+    }
+
+    /// The CVC of a new volume, member for member what openebs/cstor-csi writes: the CRD requires
+    /// `spec.policy` (an empty one, which the cvc-operator fills from the volume policy when it
+    /// binds) and `versionDetails` (without a version: the operator writes its own, and refuses a
+    /// CVC that names another).
     func makeVolumeConfig(
         _ request: VolumeRequest, storage: Quantity, parameters: Parameters, source: String?
     ) -> CStorVolumeConfig {
@@ -174,9 +201,10 @@ struct CStorEngine: VolumeEngine {
                 name: request.name, namespace: namespace, labels: labels, annotations: annotations,
                 finalizers: [Keys.cvcFinalizer]),
             spec: CStorVolumeConfig.Spec(
-                capacity: ["storage": storage], cstorVolumeSource: source,
-                provision: CStorVolumeConfig.Provision(capacity: ["storage": storage], replicaCount: parameters.replicaCount)),
-            status: CStorVolumeConfig.Status(phase: .pending))
+                capacity: ["storage": storage], cstorVolumeSource: source, policy: .newVolume,
+                provision: CStorVolumeConfigKind.Provision(capacity: ["storage": storage], replicaCount: parameters.replicaCount)),
+            status: CStorVolumeConfig.Status(phase: .pending),
+            versionDetails: .newVolume)
     }
 
     func cstorVolumeSource(_ source: VolumeSource?) throws -> String? {
@@ -365,10 +393,12 @@ struct CStorEngine: VolumeEngine {
         }
         if let actual = cvc.actualStorage, actual >= wanted { return (try? actual.bytes) ?? bytes }
         if requested.map({ $0 < wanted }) ?? true {
-            _ = try await client.updateWithRetry(CStorVolumeConfig.self, name: id, namespace: namespace) { cvc in
-                var capacity = cvc.spec.capacity ?? [:]
-                if (capacity["storage"].map { $0 < wanted }) ?? true { capacity["storage"] = wanted }
-                cvc.spec.capacity = capacity
+            _ = try await refusals.write("CStorVolumeConfig \(id)") {
+                try await client.updateWithRetry(CStorVolumeConfig.self, name: id, namespace: namespace) { cvc in
+                    var capacity = cvc.spec.capacity ?? [:]
+                    if (capacity["storage"].map { $0 < wanted }) ?? true { capacity["storage"] = wanted }
+                    cvc.spec.capacity = capacity
+                }
             }
             logger.info("raised the CStorVolumeConfig capacity", metadata: ["volume_id": .string(id), "capacity": .string(wanted.description)])
         }
@@ -434,8 +464,10 @@ struct CStorEngine: VolumeEngine {
             }
             if !mine.metadata.finalizers.contains(Keys.attachmentFinalizer) {
                 // A CVA made by openebs/cstor-csi's node plugin: adopt it.
-                _ = try await client.updateWithRetry(CStorVolumeAttachment.self, name: mine.metadata.name, namespace: namespace) {
-                    if !$0.metadata.finalizers.contains(Keys.attachmentFinalizer) { $0.metadata.finalizers.append(Keys.attachmentFinalizer) }
+                _ = try await refusals.write("CStorVolumeAttachment \(mine.metadata.name)") {
+                    try await client.updateWithRetry(CStorVolumeAttachment.self, name: mine.metadata.name, namespace: namespace) {
+                        if !$0.metadata.finalizers.contains(Keys.attachmentFinalizer) { $0.metadata.finalizers.append(Keys.attachmentFinalizer) }
+                    }
                 }
             }
         } else {
@@ -445,20 +477,25 @@ struct CStorEngine: VolumeEngine {
                     labels: [Keys.attachmentVolumeLabel: id, Keys.attachmentNodeLabel: node],
                     finalizers: [Keys.attachmentFinalizer]),
                 spec: CStorVolumeAttachment.Spec(
-                    iscsi: CStorVolumeAttachment.ISCSI(iqn: iqn, lun: "0", targetPortal: portal),
-                    volume: CStorVolumeAttachment.Volume(
+                    iscsi: CStorVolumeAttachmentKind.ISCSI(iqn: iqn, lun: "0", targetPortal: portal),
+                    volume: CStorVolumeAttachmentKind.Volume(
                         accessModes: [access.mode.rawValue], accessType: access.isBlock ? "block" : "mount",
                         capacity: cv.spec.capacity?.description, fsType: access.fsType, mountOptions: access.mountFlags,
                         name: id, ownerNodeID: node, readOnly: readOnly)))
             do {
-                _ = try await client.create(attachment)
+                let inputs = [APIRefusal.Input(name: "node id", value: node, fields: ["metadata.name", "metadata.labels"])]
+                _ = try await refusals.write("CStorVolumeAttachment \(attachment.metadata.name)", inputs: inputs) {
+                    try await client.create(attachment)
+                }
             } catch let error as KubernetesError where error.kind == .alreadyExists {
                 // Created by an earlier attempt whose answer was lost.
             }
             logger.info("attached", metadata: ["volume_id": .string(id), "node_id": .string(node)])
         }
         if cvc.publish?.nodeId != node {
-            _ = try await client.mergePatch(CStorVolumeConfig.self, name: id, namespace: namespace, ["publish": ["nodeId": .string(node)]])
+            _ = try await refusals.write("CStorVolumeConfig \(id)") {
+                try await client.mergePatch(CStorVolumeConfig.self, name: id, namespace: namespace, ["publish": ["nodeId": .string(node)]])
+            }
         }
         return ["transport": "iscsi", "iqn": iqn, "portal": portal, "lun": "0"]
     }
@@ -469,8 +506,10 @@ struct CStorEngine: VolumeEngine {
             if let node, owner != node { continue }
             if attachment.metadata.finalizers.contains(Keys.attachmentFinalizer) {
                 do {
-                    _ = try await client.updateWithRetry(CStorVolumeAttachment.self, name: attachment.metadata.name, namespace: namespace) {
-                        $0.metadata.finalizers.removeAll { $0 == Keys.attachmentFinalizer }
+                    _ = try await refusals.write("CStorVolumeAttachment \(attachment.metadata.name)") {
+                        try await client.updateWithRetry(CStorVolumeAttachment.self, name: attachment.metadata.name, namespace: namespace) {
+                            $0.metadata.finalizers.removeAll { $0 == Keys.attachmentFinalizer }
+                        }
                     }
                 } catch let error as KubernetesError where error.kind == .notFound {
                     continue
@@ -482,13 +521,32 @@ struct CStorEngine: VolumeEngine {
         if let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id, namespace: namespace),
             cvc.publish?.nodeId != nil, node == nil || cvc.publish?.nodeId == node
         {
-            _ = try await client.mergePatch(CStorVolumeConfig.self, name: id, namespace: namespace, ["publish": ["nodeId": nil]])
+            _ = try await refusals.write("CStorVolumeConfig \(id)") {
+                try await client.mergePatch(CStorVolumeConfig.self, name: id, namespace: namespace, ["publish": ["nodeId": nil]])
+            }
         }
     }
 
     // MARK: - Snapshots
 
+    /// A snapshot is recorded as the annotation `snapshot.cstor.csi.openebs.io/<name>` of its
+    /// volume's CVC, and the API takes an annotation key's name part only if it is at most 63
+    /// characters with a letter or digit at both ends: checked before the target cuts anything.
+    static func snapshotNameProblem(_ name: String) -> String? {
+        if name.utf8.count > 63 {
+            return "is longer than 63 characters: the cstor engine records a snapshot as an annotation of its volume's CStorVolumeConfig, whose name part the Kubernetes API limits to 63"
+        }
+        let alphanumeric = { (scalar: Unicode.Scalar) in scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) }
+        guard let first = name.unicodeScalars.first, let last = name.unicodeScalars.last, alphanumeric(first), alphanumeric(last) else {
+            return "must start and end with a letter or a digit (it becomes part of an annotation key)"
+        }
+        return nil
+    }
+
     func createSnapshot(_ id: SnapshotID, parameters: [String: String]) async throws -> SnapshotInfo {
+        if let problem = Self.snapshotNameProblem(id.name) {
+            throw CSIError.invalidArgument("snapshot name \(PathRules.quoted(id.name)) \(problem)")
+        }
         let key = Keys.snapshotAnnotationPrefix + id.name
         if let owner = try await snapshotOwners(named: id.name).first(where: { $0.metadata.name != id.volumeID }) {
             throw CSIError.alreadyExists("snapshot \(id.name) already exists for volume \(owner.metadata.name)")
@@ -506,8 +564,11 @@ struct CStorEngine: VolumeEngine {
         }
         try await target.createSnapshot(volume: id.volumeID, snapshot: id.name, targetIP: targetIP, timeout: settings.snapshotTimeout)
         let created = KubernetesTime.now.rawValue
-        _ = try await client.updateWithRetry(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) { cvc in
-            if cvc.metadata.annotations[key] == nil { cvc.metadata.annotations[key] = created }
+        let inputs = [APIRefusal.Input(name: "snapshot name", value: id.name, fields: ["metadata.annotations"])]
+        _ = try await refusals.write("CStorVolumeConfig \(id.volumeID)", inputs: inputs) {
+            try await client.updateWithRetry(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) { cvc in
+                if cvc.metadata.annotations[key] == nil { cvc.metadata.annotations[key] = created }
+            }
         }
         logger.info("snapshot created", metadata: ["snapshot_id": .string(id.description)])
         return try await info(id, created: created)
@@ -543,8 +604,10 @@ struct CStorEngine: VolumeEngine {
             }
             try await target.deleteSnapshot(volume: id.volumeID, snapshot: id.name, targetIP: targetIP, timeout: settings.snapshotTimeout)
         }
-        _ = try await client.updateWithRetry(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) {
-            $0.metadata.annotations.removeValue(forKey: key)
+        _ = try await refusals.write("CStorVolumeConfig \(id.volumeID)") {
+            try await client.updateWithRetry(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) {
+                $0.metadata.annotations.removeValue(forKey: key)
+            }
         }
         logger.info("snapshot deleted", metadata: ["snapshot_id": .string(id.description)])
     }
