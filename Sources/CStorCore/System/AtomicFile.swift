@@ -42,20 +42,30 @@ public enum AtomicFile {
             unlink(temporary)
             throw error
         }
-        syncDirectory(directory)
+        // Until the directory is on disk, a crash may bring the old content back: a failure
+        // here is a failed write, not a detail.
+        try syncDirectory(directory)
     }
 
     /// Removes a file durably; a missing file is success.
     public static func remove(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT { throw failure("remove \(path)") }
-        syncDirectory((path as NSString).deletingLastPathComponent)
+        try syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
-    public static func syncDirectory(_ directory: String) {
+    public static func syncDirectory(_ directory: String) throws {
         let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+        guard fd >= 0 else { throw failure("open the directory \(directory)") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw failure("fsync the directory \(directory)") }
+    }
+
+    /// Whether `name` is a temporary file `write` leaves behind when interrupted (a crash between
+    /// its create and its rename): `<file>.tmp-<pid>-<random>`.
+    public static func isLeftover(_ name: String) -> Bool {
+        guard let range = name.range(of: ".tmp-", options: .backwards) else { return false }
+        let parts = name[range.upperBound...].split(separator: "-")
+        return parts.count == 2 && parts.allSatisfy { $0.allSatisfy(\.isNumber) }
     }
 
     private static func failure(_ what: String) -> WriteError {

@@ -22,6 +22,10 @@ public struct Command: Sendable, Equatable, CustomStringConvertible {
     public var environment: [String: String]
     /// The program's name in metrics (`iscsiadm` even when run through a chroot wrapper).
     public var label: String
+    /// Whether the runner kills the process when the timeout passes. A program that must never be
+    /// killed half-way (e2fsck repairing a filesystem) sets false: it is left to finish, and the
+    /// timeout error says so and tells when it has exited.
+    public var killOnTimeout: Bool = true
 
     public init(_ executable: String, _ arguments: [String], timeout: Duration, environment: [String: String] = [:]) {
         self.executable = executable
@@ -96,8 +100,9 @@ public struct ExecError: Error, CSIErrorMappable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// The program is not installed (or not on PATH).
         case notFound
-        /// It did not finish within its timeout and was killed.
-        case timedOut
+        /// It did not finish within its timeout; it was killed, or (for a command that must not be
+        /// killed) left running.
+        case timedOut(killed: Bool)
         /// It ran but reported failure (used by `CommandResult.check`).
         case failed(status: Int32)
         /// It could not be started or watched.
@@ -108,17 +113,32 @@ public struct ExecError: Error, CSIErrorMappable, CustomStringConvertible {
     /// The command line, sensitive arguments masked.
     public var command: String
     public var detail: String
+    /// For a timeout: the process, and a completion that ends once it has really exited.
+    public var processID: Int32?
+    public var stillRunning: Deadline.Completion?
 
-    public init(kind: Kind, command: String, detail: String) {
+    public init(
+        kind: Kind, command: String, detail: String, processID: Int32? = nil, stillRunning: Deadline.Completion? = nil
+    ) {
         self.kind = kind
         self.command = command
         self.detail = detail
+        self.processID = processID
+        self.stillRunning = stillRunning
+    }
+
+    /// The timed-out process as an operator would look for it: command line and pid.
+    public var process: String {
+        processID.map { "\(command) (pid \($0))" } ?? command
     }
 
     public var description: String {
         switch kind {
         case .notFound: "\(command): program not found (\(detail))"
-        case .timedOut: "\(command): no result within \(detail); the process was killed"
+        case .timedOut(let killed):
+            killed
+                ? "\(process): no result within \(detail); the process was killed"
+                : "\(process): no result within \(detail); it is left to finish (it must not be killed half-way)"
         case .failed(let status): "\(command) failed with exit status \(status): \(detail)"
         case .launchFailed: "\(command): could not run: \(detail)"
         }

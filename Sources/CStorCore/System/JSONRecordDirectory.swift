@@ -3,7 +3,8 @@ import Synchronization
 
 /// A small durable store: one JSON file per record (mode 0600, written atomically: temp file,
 /// fsync, rename, fsync of the directory), plus an in-memory copy of all records so that reads
-/// never touch the disk after start-up. A crash never loses or tears a record.
+/// never touch the disk after start-up. A crash never loses or tears a record; the temporary
+/// files of writes a crash interrupted are removed at start-up.
 public final class JSONRecordDirectory<Record: Codable & Sendable>: Sendable {
     public let directory: String
     private let cache: Mutex<[String: Record]>
@@ -14,7 +15,15 @@ public final class JSONRecordDirectory<Record: Codable & Sendable>: Sendable {
         self.directory = directory
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let leftovers = names.filter(AtomicFile.isLeftover)
+        for name in leftovers {
+            unlink((directory as NSString).appendingPathComponent(name))
+        }
+        if !leftovers.isEmpty {
+            try AtomicFile.syncDirectory(directory)
+            names.removeAll { leftovers.contains($0) }
+        }
         var records: [String: Record] = [:]
         var unreadable: [String] = []
         for name in names.sorted() where name.hasSuffix(".json") {

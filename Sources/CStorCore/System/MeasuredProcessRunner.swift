@@ -19,7 +19,7 @@ public struct MeasuredProcessRunner: ProcessRunner {
             return result
         } catch let error as ExecError {
             timer.recordNanoseconds(Self.nanoseconds(start.duration(to: .now)))
-            Self.failure(command, reason: error.kind == .timedOut ? "timeout" : "launch")
+            Self.failure(command, reason: { if case .timedOut = error.kind { "timeout" } else { "launch" } }())
             throw error
         }
     }

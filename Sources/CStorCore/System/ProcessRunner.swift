@@ -19,7 +19,9 @@ public protocol ProcessRunner: Sendable {
 ///
 /// On timeout the caller gets `ExecError.timedOut` at the deadline even if the process cannot be
 /// reaped yet (a process stuck in uninterruptible I/O ignores SIGKILL until the I/O ends): the
-/// kill and the reaping go on in the background, so no RPC waits past its deadline.
+/// kill and the reaping go on in the background, so no RPC waits past its deadline. The error
+/// carries the process id and a completion that ends once the process has really exited, and a
+/// command marked `killOnTimeout = false` (e2fsck) is left to finish instead of being killed.
 public struct SubprocessRunner: ProcessRunner {
     /// Output beyond this many bytes per stream is an error rather than unbounded memory.
     public static let outputLimit = 4 << 20
@@ -29,6 +31,7 @@ public struct SubprocessRunner: ProcessRunner {
     public func run(_ command: Command) async throws -> CommandResult {
         let start = ContinuousClock.now
         FailPoints.hit("exec.\(command.label)")
+        let processID = Mutex<Int32?>(nil)
         let execution = Task { () throws -> CommandResult in
             var environment: Environment = .inherit
             if !command.environment.isEmpty {
@@ -36,27 +39,36 @@ public struct SubprocessRunner: ProcessRunner {
                     Dictionary(uniqueKeysWithValues: command.environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
             }
             var options = PlatformOptions()
+            // Cancelling a command that may be killed ends it with SIGTERM, then SIGKILL; one that
+            // must never be killed (e2fsck at work) is not cancelled at all, see below.
             options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
             let executable: Executable =
                 command.executable.contains("/") ? .path(FilePath(command.executable)) : .name(command.executable)
+            let configuration = Configuration(
+                executable: executable, arguments: Arguments(command.argumentValues), environment: environment,
+                platformOptions: options)
             let result = try await Subprocess.run(
-                executable, arguments: Arguments(command.argumentValues), environment: environment,
-                platformOptions: options, output: .string(limit: Self.outputLimit),
-                error: .string(limit: Self.outputLimit))
+                configuration, input: .none, output: .string(limit: Self.outputLimit),
+                error: .string(limit: Self.outputLimit)
+            ) { running in
+                processID.withLock { $0 = running.processIdentifier.value }
+            }
             let status: Int32
             switch result.terminationStatus {
             case .exited(let code): status = code
             case .signaled(let signal): status = 128 + signal
             }
             return CommandResult(
-                status: status, standardOutput: result.standardOutput, standardError: result.standardError,
+                status: status, standardOutput: result.standardOutput ?? "", standardError: result.standardError ?? "",
                 duration: start.duration(to: .now))
         }
         do {
             return try await Deadline.race(execution, timeout: command.timeout)
-        } catch is Deadline.Expired {
-            execution.cancel()
-            throw ExecError(kind: .timedOut, command: command.description, detail: "\(command.timeout)")
+        } catch let expired as Deadline.Expired {
+            if command.killOnTimeout { execution.cancel() }
+            throw ExecError(
+                kind: .timedOut(killed: command.killOnTimeout), command: command.description, detail: "\(command.timeout)",
+                processID: processID.withLock { $0 }, stillRunning: expired.completion)
         } catch let error as SubprocessError {
             if error.code == .executableNotFound {
                 throw ExecError(kind: .notFound, command: command.description, detail: "\(error)")
@@ -68,23 +80,67 @@ public struct SubprocessRunner: ProcessRunner {
 
 /// Waiting on work with a deadline that holds even when the work cannot be interrupted.
 public enum Deadline {
-    public struct Expired: Error {}
+    /// The deadline passed first. The work goes on in the background; `completion` ends when it
+    /// has really finished (a caller may have to keep a resource until then).
+    public struct Expired: Error, Sendable {
+        public let completion: Completion
+
+        public init(completion: Completion = .finished) {
+            self.completion = completion
+        }
+    }
+
+    /// Ends once: awaitable by any number of waiters, before or after it ended.
+    public final class Completion: Sendable {
+        private let state = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        public init() {}
+
+        public static var finished: Completion {
+            let completion = Completion()
+            completion.finish()
+            return completion
+        }
+
+        public var isFinished: Bool { state.withLock { $0.done } }
+
+        public func finish() {
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.done = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            waiters.forEach { $0.resume() }
+        }
+
+        public func wait() async {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state -> Bool in
+                    if !state.done { state.waiters.append(continuation) }
+                    return state.done
+                }
+                if done { continuation.resume() }
+            }
+        }
+    }
 
     /// The task's value, or `Expired` when `timeout` passes first. Cancelling the caller cancels
     /// the task and returns at once with `CancellationError`.
     public static func race<T: Sendable>(_ task: Task<T, any Error>, timeout: Duration) async throws -> T {
         let gate = Gate<T>()
+        let completion = Completion()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 gate.install(continuation)
                 let timer = Task {
                     try await Task.sleep(for: timeout)
-                    gate.finish(.failure(Expired()))
+                    gate.finish(.failure(Expired(completion: completion)))
                 }
                 Task {
                     let result: Result<T, any Error>
                     do { result = .success(try await task.value) } catch { result = .failure(error) }
                     timer.cancel()
+                    completion.finish()
                     gate.finish(result)
                 }
             }
@@ -101,17 +157,19 @@ public enum Deadline {
         timeout: Duration, _ work: @escaping @Sendable () throws -> T
     ) async throws -> T {
         let gate = Gate<T>()
+        let completion = Completion()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 gate.install(continuation)
                 let timer = Task {
                     try await Task.sleep(for: timeout)
-                    gate.finish(.failure(Expired()))
+                    gate.finish(.failure(Expired(completion: completion)))
                 }
                 Thread.detachNewThread {
                     let result: Result<T, any Error>
                     do { result = .success(try work()) } catch { result = .failure(error) }
                     timer.cancel()
+                    completion.finish()
                     gate.finish(result)
                 }
             }

@@ -47,7 +47,7 @@ enum FileCopier {
             unlink(temporary)
             throw error
         }
-        AtomicFile.syncDirectory((destination as NSString).deletingLastPathComponent)
+        try AtomicFile.syncDirectory((destination as NSString).deletingLastPathComponent)
         return method
     }
 

@@ -145,7 +145,7 @@ struct LocalEngine: VolumeEngine {
         guard rename(temporary, path) == 0 else {
             throw CSIError.internal("cannot rename \(temporary): \(String(cString: strerror(errno)))")
         }
-        AtomicFile.syncDirectory(volumeDirectory)
+        try AtomicFile.syncDirectory(volumeDirectory)
     }
 
     /// Grows a file to `size` (sparse: no blocks are written).
@@ -166,7 +166,7 @@ struct LocalEngine: VolumeEngine {
         volume.state = .deleting
         try volumes.save(volume, as: id)
         unlink(volumeFile(id))
-        AtomicFile.syncDirectory(volumeDirectory)
+        try AtomicFile.syncDirectory(volumeDirectory)
         try volumes.delete(id)
         logger.info("volume deleted", metadata: ["volume_id": .string(id)])
     }
@@ -264,7 +264,7 @@ struct LocalEngine: VolumeEngine {
         snapshot.state = .deleting
         try snapshots.save(snapshot, as: id.description)
         unlink(snapshotFile(id))
-        AtomicFile.syncDirectory(snapshotDirectory)
+        try AtomicFile.syncDirectory(snapshotDirectory)
         try snapshots.delete(id.description)
     }
 
