@@ -7,10 +7,17 @@ extension NodeService {
 
     /// Returns the record of a staging in progress or done, or starts a new one: the record is
     /// written before any side effect, so a crash right after the attach still leaves a trace
-    /// that NodeUnstageVolume (or a repeated NodeStageVolume) can finish from.
+    /// that NodeUnstageVolume (or a repeated NodeStageVolume) can finish from. Two volumes never
+    /// share a device: a publish_context naming what another staged volume uses is refused before
+    /// anything is recorded.
     func startOrResumeStaging(
         _ volumeID: String, stagingPath: String, target: AttachTarget, access: VolumeAccess
     ) throws -> VolumeRecord {
+        if let other = records.all().first(where: { $0.volumeID != volumeID && $0.target == target }) {
+            throw CSIError.failedPrecondition(
+                "the publish_context of volume \(volumeID) names \(target), which volume \(other.volumeID) is staged from on this node; two volumes never share a device: check both volumes' publish_context (ControllerPublishVolume)")
+        }
+        try settings.paths.validate(stagingPath)
         if let existing = try records.load(volumeID) {
             guard existing.stagingPath == stagingPath else {
                 throw CSIError.failedPrecondition(
@@ -31,14 +38,30 @@ extension NodeService {
         return record
     }
 
-    /// A first attach that failed leaves nothing behind: no state record (a retry starts afresh,
-    /// possibly with another publish_context) and no half-made attachment (an iSCSI node record).
-    func forgetFailedAttach(_ record: VolumeRecord) async throws {
-        guard record.phase == .attaching, record.device == nil,
-            (try? await attachers.currentDevice(record.target)) == nil
-        else { return }
-        try? await attachers.detach(record.target)
-        try records.delete(record.volumeID)
+    /// A first stage that was refused or failed leaves nothing behind: no staging mount, no
+    /// attachment it made, no record (a retry starts afresh, possibly with another
+    /// publish_context or path). Once a format began (phase `formatting`), or while a child of
+    /// this call still runs on the device, the record stays: it is the proof that the device held
+    /// nothing before, which lets the retry finish the format, and the trace NodeUnstageVolume
+    /// cleans up from. Whatever cannot be undone safely (something holds the device) also keeps it.
+    func undoFirstStage(_ record: VolumeRecord, attachedBefore: Bool, cause: any Error) async {
+        let log = log(record.volumeID)
+        guard record.phase == .attaching, lingering.description(of: record.volumeID) == nil else {
+            log.notice("the failed first stage keeps its record", metadata: ["phase": .string(record.phase.rawValue)])
+            return
+        }
+        do {
+            if let mount = try mounter.table().mount(at: record.stagingPath), VolumeInspection.isMountOfVolume(mount, record: record) {
+                try await unmount(record.stagingPath, deviceNumber: mount.device)
+            }
+            if !attachedBefore { try await detach(record: record, mountedDevice: nil) }
+            try records.delete(record.volumeID)
+            log.notice("undid the failed first stage", metadata: ["cause": .string(CSIError.from(cause).message)])
+        } catch {
+            log.warning(
+                "could not undo the failed first stage; its record stays for NodeUnstageVolume",
+                metadata: ["error": .string(CSIError.from(error).message)])
+        }
     }
 
     func describe(_ access: VolumeAccess) -> String {
@@ -49,20 +72,55 @@ extension NodeService {
         }
     }
 
-    /// Attaches the volume (or finds the existing attachment) and records the device.
+    /// Attaches the volume (or finds the existing attachment), checks that the device is the
+    /// volume's LUN (its WWID, once recorded, must not change) and records what it is.
     func attachDevice(_ record: inout VolumeRecord, secrets: [String: String]) async throws -> String {
-        let device = try await attachers.attach(record.target, secrets: secrets)
-        let number = BlockDevice.number(of: device)
-        if record.device != device || record.deviceNumber != number {
-            record.device = device
-            record.deviceNumber = number
-            try records.save(record)
+        let target = record.target
+        let device = try await attachmentLocks.withLock(target.attachmentKey) {
+            try await attachers.attach(target, secrets: secrets)
         }
+        try await adoptDevice(&record, device: device, purpose: "staging")
         return device
     }
 
+    /// Checks that a device the attacher returned is the volume's disk and records it (a new
+    /// instance after a re-login is expected; another LUN is refused).
+    func adoptDevice(_ record: inout VolumeRecord, device: String, purpose: String) async throws {
+        let identity = try DeviceIdentity.read(device)
+        if let recorded = record.identity, let problem = recorded.mismatch(with: identity, sameInstance: false) {
+            throw CSIError.failedPrecondition(
+                "refusing \(purpose) of volume \(record.volumeID): the device \(device) attached from \(record.target) is not the volume's disk: \(problem). Nothing was formatted, checked or mounted. If the volume behind this target was replaced on purpose, unstage the volume and stage it again; otherwise fix the target")
+        }
+        if let multipath = holders.kernelHolders(number: identity.number).first(where: \.isMultipath) {
+            throw CSIError.failedPrecondition(
+                "\(device) of volume \(record.volumeID) is \(multipath); this driver uses the iSCSI disk directly, not through dm-multipath: blacklist the volume's WWID \(identity.wwid ?? "(unknown)") (or cStor's vendor) in /etc/multipath.conf and remove the map (`multipath -f`), then stage again")
+        }
+        if record.device != device || record.identity != identity {
+            record.device = device
+            record.deviceNumber = identity.number
+            record.identity = identity
+            try records.save(record)
+        }
+    }
+
+    /// Opens the volume's device and checks that it is still the recorded disk (same LUN, same
+    /// instance). Keep the lease until the step that writes to the device is done: while it is
+    /// open, the kernel cannot give the device's name or number to another disk.
+    func verifiedDevice(_ record: VolumeRecord, for step: String) throws -> DeviceLease {
+        guard let device = record.device else {
+            throw CSIError.failedPrecondition("volume \(record.volumeID) has no device recorded; stage it again")
+        }
+        let lease = try DeviceLease(device: device)
+        if let recorded = record.identity, let problem = recorded.mismatch(with: lease.identity, sameInstance: true) {
+            lease.release()
+            throw CSIError.failedPrecondition(
+                "refusing to \(step) \(device) for volume \(record.volumeID): \(problem). Stage the volume again (NodeStageVolume) so that its device is found anew")
+        }
+        return lease
+    }
+
     /// Mounts the volume's filesystem at the staging path, formatting the device only when it
-    /// holds nothing at all. An existing correct mount is kept; a stale or broken one is cleaned.
+    /// holds nothing at all. An existing correct mount is kept; a stale one is cleaned.
     func mountStagingFilesystem(_ record: inout VolumeRecord, device: String, fsType: String) async throws {
         let stagingPath = record.stagingPath
         let options = stagingMountOptions(record.access, fsType: fsType)
@@ -75,25 +133,26 @@ extension NodeService {
                 log(record.volumeID).warning(
                     "the staging mount is read-only; remounting it after a filesystem check",
                     metadata: ["staging_path": .string(stagingPath)])
-                try await mounter.unmount(target: stagingPath, lazy: false)
+                // Nothing is mounted for a while: the record must not say "staged" meanwhile.
+                record.phase = .attaching
+                try records.save(record)
+                try await unmount(stagingPath, deviceNumber: mount.device)
             } else if VolumeInspection.isMountOfVolume(mount, record: record) {
                 throw CSIError.alreadyExists(
                     "volume \(record.volumeID) is mounted at \(stagingPath) as \(mount.fsType), not as \(fsType)")
-            } else if await isStale(mount, record: record) {
+            } else if isDead(mount) {
                 log(record.volumeID).warning(
-                    "cleaning a stale mount at the staging path",
+                    "cleaning a mount of a dead device at the staging path",
                     metadata: ["staging_path": .string(stagingPath), "source": .string(mount.source)])
-                try await mounter.unmount(target: stagingPath, lazy: true)
+                try await unmount(stagingPath, deviceNumber: mount.device)
             } else {
                 throw CSIError.failedPrecondition(
                     "\(stagingPath) is already a mount of \(mount.source) (\(mount.fsType)), which is not volume \(record.volumeID)'s device \(device)")
             }
         }
-        try FileManager.default.createDirectory(
-            atPath: stagingPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         try await prepareFilesystem(&record, device: device, fsType: fsType)
         FailPoints.hit("stage.mounting")
-        try await mounter.mount(source: device, target: stagingPath, fsType: fsType, options: options)
+        try await mountFilesystem(record, device: device, fsType: fsType, options: options)
         FailPoints.hit("stage.mounted")
         record.mountOptions = options
         record.ext4ErrorsBaseline = Ext4Errors.count(device: device)
@@ -101,18 +160,25 @@ extension NodeService {
 
     /// Makes sure the device holds the requested filesystem: checks an existing one, creates one
     /// on a device that holds nothing, and refuses anything else. Nothing with data on it is ever
-    /// formatted.
+    /// formatted, and an interrupted format of ours is redone only when e2fsck finds the result
+    /// corrupt: never because e2fsck timed out, found the device busy or is missing.
     func prepareFilesystem(_ record: inout VolumeRecord, device: String, fsType: String) async throws {
         let resumingFormat = record.phase == .formatting
-        let contents = try await filesystems.probe(device)
+        var lease = try verifiedDevice(record, for: "probe")
+        defer { lease.release() }
+        // Our own interrupted mkfs may have written anything but its superblock: the record proves
+        // the device held nothing before, so only blkid's signatures count then.
+        let contents = try await filesystems.probe(device, thorough: !resumingFormat)
         switch contents {
         case .filesystem(let found) where found == fsType:
             do {
+                lease.release()
+                lease = try verifiedDevice(record, for: "check")
                 try await filesystems.check(device, fsType: fsType)
                 return
-            } catch where resumingFormat {
-                // Our own mkfs was interrupted: the device held nothing before we began.
-                log(record.volumeID).warning("an interrupted format left an inconsistent filesystem; formatting again")
+            } catch let error as FilesystemCheckError where resumingFormat && error.kind == .corrupt {
+                log(record.volumeID).warning(
+                    "an interrupted format left a corrupt filesystem; formatting again", metadata: ["e2fsck": .string(error.diagnostic)])
             }
         case .empty:
             break
@@ -123,14 +189,19 @@ extension NodeService {
             throw CSIError.failedPrecondition(
                 "\(device) holds \(contents.summary), not an \(fsType) filesystem; refusing to format a device that holds data")
         }
-        // mkfs of a crashed predecessor may still run (it holds the device exclusively): wait for it.
-        guard !BlockDevice.isInUse(device) else {
-            throw CSIError.aborted("\(device) is in use (an earlier format may still be running); retry shortly")
+        let table = try mounter.table()
+        let users = holders.holders(of: device, number: lease.identity.number, table: table, exclusiveOnly: true)
+            .filter { if case .process(let pid, _) = $0 { return pid != getpid() } else { return true } }
+        guard users.isEmpty else {
+            throw CSIError.unavailable(
+                "\(device) of volume \(record.volumeID) is in use (\(users.summary)); refusing to format a device in use. If that is an earlier format of this volume, it ends by itself: retry then; otherwise release the device")
         }
         record.phase = .formatting
         try records.save(record)
         log(record.volumeID).notice("formatting", metadata: ["device": .string(device), "fs_type": .string(fsType)])
         FailPoints.hit("stage.formatting")
+        lease.release()
+        lease = try verifiedDevice(record, for: "format")
         try await filesystems.format(device, fsType: fsType, force: resumingFormat)
     }
 
@@ -143,32 +214,6 @@ extension NodeService {
         if fsType == "ext4" && !options.contains(where: { $0.hasPrefix("errors=") }) { options.append("errors=remount-ro") }
         if access.mode.isReadOnly && !options.contains("ro") { options.append("ro") }
         return options
-    }
-
-    /// A mount at a path of ours that no longer works: its device vanished, or the path does
-    /// not answer stat in time (a dead transport), or stat fails with an I/O-like error.
-    func isStale(_ mount: MountEntry, record: VolumeRecord?) async -> Bool {
-        if mount.source == RecoveryPlaceholder.source { return true }
-        if let record, let number = record.deviceNumber, mount.device == number,
-            record.device.map(BlockDevice.exists) != true
-        {
-            return true
-        }
-        if mount.source.hasPrefix("/dev/") && !FileManager.default.fileExists(atPath: mount.source) { return true }
-        return await !pathAnswers(mount.mountPoint)
-    }
-
-    /// Whether stat(2) on a path returns (successfully or with an ordinary error) in time.
-    func pathAnswers(_ path: String) async -> Bool {
-        do {
-            return try await Deadline.blocking(timeout: settings.pathProbeTimeout) {
-                var info = stat()
-                if stat(path, &info) == 0 { return true }
-                return ![EIO, ENOTCONN, ESTALE, ENXIO, ENODEV].contains(errno)
-            }
-        } catch {
-            return false
-        }
     }
 
     // MARK: Publish
@@ -189,7 +234,7 @@ extension NodeService {
     }
 
     /// True when the target already holds this volume with the requested read-only setting; throws
-    /// when it holds it with another setting or holds something else; cleans a stale mount.
+    /// when it holds it with another setting or holds something else; cleans a mount of a dead device.
     func publicationExists(at targetPath: String, record: VolumeRecord, readOnly: Bool) async throws -> Bool {
         guard let mount = try mounter.table().mount(at: targetPath) else { return false }
         if VolumeInspection.isMountOfVolume(mount, record: record) {
@@ -197,29 +242,12 @@ extension NodeService {
             throw CSIError.alreadyExists(
                 "volume \(record.volumeID) is already published at \(targetPath) \(mount.isReadOnly ? "read-only" : "read-write")")
         }
-        if await isStale(mount, record: record) {
-            try await mounter.unmount(target: targetPath, lazy: true)
+        if isDead(mount) {
+            try await unmount(targetPath, deviceNumber: mount.device)
             return false
         }
         throw CSIError.failedPrecondition(
             "\(targetPath) is already a mount of \(mount.source), which is not volume \(record.volumeID)")
-    }
-
-    /// Creates the publish target: a directory for a mount volume, an empty file for a block one.
-    func createTarget(_ targetPath: String, block: Bool) throws {
-        let manager = FileManager.default
-        if block {
-            let parent = (targetPath as NSString).deletingLastPathComponent
-            try manager.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            if !manager.fileExists(atPath: targetPath) {
-                guard manager.createFile(atPath: targetPath, contents: nil, attributes: [.posixPermissions: 0o640]) else {
-                    throw CSIError.internal("cannot create the block publish target \(targetPath)")
-                }
-            }
-        } else {
-            try manager.createDirectory(
-                atPath: targetPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-        }
     }
 
     // MARK: Unpublish
@@ -240,47 +268,42 @@ extension NodeService {
                 throw CSIError.failedPrecondition(
                     "\(targetPath) holds a mount of \(mount.source) that is not volume \(volumeID)'s; refusing to unmount it")
             }
-            do {
-                try await mounter.unmount(target: targetPath, lazy: false)
-            } catch let error as MountError where error.kind == .timedOut {
-                throw error
-            } catch {
-                if await isStale(mount, record: record) {
-                    try await mounter.unmount(target: targetPath, lazy: true)
-                } else {
-                    throw error
-                }
-            }
+            try await unmount(targetPath, deviceNumber: mount.device)
         }
         throw CSIError.internal("\(targetPath) still holds mounts after 8 unmounts")
     }
 
-    /// Removes the target the node created: an empty directory or a block target file. Files
-    /// found in an unmounted target directory were written onto the node's disk (while nothing
-    /// was mounted there): they are data, so they are moved aside into the state directory, never
-    /// deleted, and the unpublish completes.
+    /// Removes the target the node created: an empty directory or a block target file, reached
+    /// through its opened parent (never through a symlink). Files found in an unmounted target
+    /// directory were written onto the node's disk (while nothing was mounted there): they are
+    /// data, so they are moved aside into the state directory, never deleted, and the unpublish
+    /// completes.
     func removeTarget(_ targetPath: String, volumeID: String) throws {
+        let parent: OpenedPath
+        let name: String
+        do {
+            (parent, name) = try settings.paths.openParent(targetPath)
+        } catch let error as PathError {
+            if case .missing = error.kind { return }
+            throw error
+        }
         var info = stat()
-        guard lstat(targetPath, &info) == 0 else { return }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            guard rmdir(targetPath) != 0, errno != ENOENT else { return }
+        guard fstatat(parent.descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR:
+            guard unlinkat(parent.descriptor, name, AT_REMOVEDIR) != 0, errno != ENOENT else { return }
             guard errno == ENOTEMPTY || errno == EEXIST else {
                 throw CSIError.internal("cannot remove \(targetPath): \(String(cString: strerror(errno)))")
             }
-            let orphans = settings.stateDirectory + "/orphaned"
-            try FileManager.default.createDirectory(atPath: orphans, withIntermediateDirectories: true)
-            let keep = "\(orphans)/\(FileNameEncoding.encode(volumeID))-\(Int(Date().timeIntervalSince1970))-\(UInt16.random(in: .min ... .max))"
-            guard rename(targetPath, keep) == 0 else {
-                throw CSIError.internal(
-                    "\(targetPath) holds files written while nothing was mounted there, and they cannot be moved to \(keep): \(String(cString: strerror(errno)))")
-            }
+            let kept = try OrphanedFiles(stateDirectory: settings.stateDirectory)
+                .keep(parent: parent, name: name, label: FileNameEncoding.encode(volumeID))
             log(volumeID).warning(
                 "the unmounted target held files (written onto the node's disk); kept them",
-                metadata: ["target_path": .string(targetPath), "kept_at": .string(keep)])
-        } else if (info.st_mode & S_IFMT) == S_IFREG && info.st_size == 0 {
-            unlink(targetPath)
-        } else {
-            throw CSIError.internal("\(targetPath) is neither a directory nor an empty block target file; it is kept")
+                metadata: ["target_path": .string(targetPath), "kept_at": .string(kept)])
+        case S_IFREG where info.st_size == 0:
+            unlinkat(parent.descriptor, name, 0)
+        default:
+            throw CSIError.failedPrecondition("\(targetPath) is neither a directory nor an empty block target file; it is kept")
         }
     }
 
@@ -311,32 +334,46 @@ extension NodeService {
         var mountedDevice: String?
         for _ in 0..<8 {
             guard let mount = try mounter.table().mount(at: stagingPath) else { return mountedDevice }
-            if let record, !VolumeInspection.isMountOfVolume(mount, record: record), !(await isStale(mount, record: record)) {
+            if let record, !VolumeInspection.isMountOfVolume(mount, record: record), !isDead(mount) {
                 throw CSIError.failedPrecondition(
                     "\(stagingPath) holds a mount of \(mount.source) that is not volume \(record.volumeID)'s; refusing to unmount it")
             }
             mountedDevice = mountedDevice ?? (mount.source.hasPrefix("/dev/") ? mount.source : nil)
-            do {
-                try await mounter.unmount(target: stagingPath, lazy: false)
-            } catch {
-                // A dead device (target gone for good) cannot flush: detach the mount lazily so
-                // the volume can still be unstaged; the kernel drops it once the I/O errors out.
-                log(record?.volumeID ?? "").warning(
-                    "unmount failed; detaching the mount lazily",
-                    metadata: ["staging_path": .string(stagingPath), "error": .string("\(error)")])
-                try await mounter.unmount(target: stagingPath, lazy: true)
-            }
+            try await unmount(stagingPath, deviceNumber: mount.device)
         }
         throw CSIError.internal("\(stagingPath) still holds mounts after 8 unmounts")
     }
 
     /// Detaches what the record says was attached, or, without a record, what the staging mount
-    /// was made from.
+    /// was made from, unless something still holds the device (an exclusive open fails) or
+    /// another volume staged on this node shares the attachment (another LUN of the same iSCSI
+    /// session): then the session stays.
     func detach(record: VolumeRecord?, mountedDevice: String?) async throws {
+        let target: AttachTarget
         if let record {
-            try await attachers.detach(record.target)
-        } else if let mountedDevice, let target = AttachmentDiscovery.target(of: mountedDevice) {
+            target = record.target
+        } else if let mountedDevice, let found = AttachmentDiscovery.target(of: mountedDevice) {
             log("").notice("detaching a volume found without a state record", metadata: ["device": .string(mountedDevice)])
+            target = found
+        } else {
+            return
+        }
+        let volumeID = record?.volumeID ?? ""
+        try await attachmentLocks.withLock(target.attachmentKey) {
+            if let device = try await attachers.currentDevice(target), let number = BlockDevice.number(of: device) {
+                let users = holders.holders(of: device, number: number, table: try mounter.table())
+                guard users.isEmpty else {
+                    throw CSIError.unavailable(
+                        "the device \(device) of volume \(volumeID) is not detached: it is still in use: \(users.summary). Nothing was logged out or detached; release the device (stop the pod or process, unmount it) and NodeUnstageVolume finishes on its next call")
+                }
+            }
+            let sharing = records.all().filter { $0.volumeID != volumeID && $0.target.attachmentKey == target.attachmentKey }
+            guard sharing.isEmpty else {
+                log(volumeID).notice(
+                    "the attachment stays: other volumes staged on this node use it",
+                    metadata: ["attachment": .string(target.attachmentKey), "volumes": .string(sharing.map(\.volumeID).joined(separator: ","))])
+                return
+            }
             try await attachers.detach(target)
         }
     }
@@ -357,25 +394,28 @@ extension NodeService {
                 "growing ext4 online needs CAP_SYS_RESOURCE, which this node plugin lacks, and volume \(record.volumeID) is published at \(published); grant the capability (a privileged container has it) or expand while the volume is not in use")
         }
         log(record.volumeID).notice("growing ext4 offline: this process lacks CAP_SYS_RESOURCE")
-        if table.mount(at: record.stagingPath) != nil {
-            try await mounter.unmount(target: record.stagingPath, lazy: false)
+        if let mount = table.mount(at: record.stagingPath) {
+            try await unmount(record.stagingPath, deviceNumber: mount.device)
         }
         do {
             try await filesystems.check(device, fsType: fsType, force: true)
             try await filesystems.grow(device: device, mountPoint: record.stagingPath, fsType: fsType)
         } catch {
-            try? await mounter.mount(source: device, target: record.stagingPath, fsType: fsType, options: record.mountOptions)
+            try? await mountFilesystem(record, device: device, fsType: fsType, options: record.mountOptions)
             throw error
         }
-        try await mounter.mount(source: device, target: record.stagingPath, fsType: fsType, options: record.mountOptions)
+        try await mountFilesystem(record, device: device, fsType: fsType, options: record.mountOptions)
     }
 
     // MARK: Stats
 
+    /// statvfs of a path below the kubelet root, opened without following symlinks.
     func filesystemUsage(_ path: String) async throws -> [Csi_V1_VolumeUsage]? {
+        let paths = settings.paths
         let answer = try? await Deadline.blocking(timeout: settings.pathProbeTimeout) { () -> statvfs? in
+            guard let opened = try? paths.open(path) else { return nil }
             var info = statvfs()
-            return statvfs(path, &info) == 0 ? info : nil
+            return fstatvfs(opened.descriptor, &info) == 0 ? info : nil
         }
         guard let info = answer else { return nil }
         let blockSize = Int64(info.f_frsize)

@@ -19,6 +19,12 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     let filesystems: FilesystemTools
     let health: HealthRegistry
     let logger: Logger
+    /// Timed-out children and system calls that still hold their volume.
+    var lingering = LingeringWork()
+    /// One attach/detach decision at a time per iSCSI session or loop file.
+    var attachmentLocks = AttachmentLocks()
+    /// What holds a device (sysfs and /proc roots are seams for tests).
+    var holders = DeviceHolders()
 
     // MARK: - NodeStageVolume
 
@@ -26,31 +32,33 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         request: Csi_V1_NodeStageVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeStageVolumeResponse {
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        let stagingPath = try PathRules.require(
-            request.stagingTargetPath, field: "staging_target_path", roots: settings.allowedRoots)
+        let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
         let access = try VolumeAccess.require(
             request.hasVolumeCapability ? request.volumeCapability : nil, unsupported: CSIError.failedPrecondition)
+        try MountFlagPolicy.require(access)
         try IdentifierRules.requireMapSize(request.publishContext, field: "publish_context")
         let target = try AttachTarget(publishContext: request.publishContext)
         try attachers.requireAttachable(target)
 
-        try await locks.withLock(volumeID, operation: "NodeStageVolume") {
+        try await withVolume(volumeID, operation: "NodeStageVolume") {
+            let resumed = try records.load(volumeID)
             var record = try startOrResumeStaging(volumeID, stagingPath: stagingPath, target: target, access: access)
-            let device: String
+            var attachedBefore = resumed != nil
+            if !attachedBefore { attachedBefore = (try? await attachers.currentDevice(target)) != nil }
             do {
-                device = try await attachDevice(&record, secrets: request.secrets)
+                let device = try await attachDevice(&record, secrets: request.secrets)
+                FailPoints.hit("stage.attached")
+                if case .mount(let fsType, _) = access.kind {
+                    try await mountStagingFilesystem(&record, device: device, fsType: fsType)
+                }
+                record.phase = .staged
+                try records.save(record)
+                health.clear(volumeID)
+                log(volumeID).info("staged", metadata: ["device": .string(device), "staging_path": .string(stagingPath)])
             } catch {
-                try await forgetFailedAttach(record)
+                if resumed == nil { await undoFirstStage(record, attachedBefore: attachedBefore, cause: error) }
                 throw error
             }
-            FailPoints.hit("stage.attached")
-            if case .mount(let fsType, _) = access.kind {
-                try await mountStagingFilesystem(&record, device: device, fsType: fsType)
-            }
-            record.phase = .staged
-            try records.save(record)
-            health.clear(volumeID)
-            log(volumeID).info("staged", metadata: ["device": .string(device), "staging_path": .string(stagingPath)])
         }
         return .init()
     }
@@ -61,16 +69,22 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         request: Csi_V1_NodeUnstageVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeUnstageVolumeResponse {
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        let stagingPath = try PathRules.require(
-            request.stagingTargetPath, field: "staging_target_path", roots: settings.allowedRoots)
+        let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
 
-        try await locks.withLock(volumeID, operation: "NodeUnstageVolume") {
-            let record = try records.load(volumeID)
+        try await withVolume(volumeID, operation: "NodeUnstageVolume") {
+            var record = try records.load(volumeID)
             if let record, record.stagingPath != stagingPath {
                 throw CSIError.failedPrecondition(
                     "volume \(volumeID) is staged at \(record.stagingPath) on this node, not at \(stagingPath)")
             }
             try await refuseWhilePublished(record)
+            if var unstaging = record, unstaging.phase != .unstaging {
+                // From here on the monitor leaves it alone and a publish is refused, even if the
+                // unstage stops half-way because something still holds the device.
+                unstaging.phase = .unstaging
+                try records.save(unstaging)
+                record = unstaging
+            }
             let mountedDevice = try await unmountStaging(stagingPath, record: record)
             FailPoints.hit("unstage.unmounted")
             try await detach(record: record, mountedDevice: mountedDevice)
@@ -91,16 +105,15 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         guard !request.stagingTargetPath.isEmpty else {
             throw CSIError.failedPrecondition("staging_target_path is required: this plugin stages volumes first")
         }
-        let stagingPath = try PathRules.require(
-            request.stagingTargetPath, field: "staging_target_path", roots: settings.allowedRoots)
-        let targetPath = try PathRules.require(request.targetPath, field: "target_path", roots: settings.allowedRoots)
+        let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
+        let targetPath = try settings.paths.require(request.targetPath, field: "target_path")
         guard targetPath != stagingPath else {
             throw CSIError.invalidArgument("target_path must differ from staging_target_path")
         }
         let access = try VolumeAccess.require(
             request.hasVolumeCapability ? request.volumeCapability : nil, unsupported: CSIError.failedPrecondition)
 
-        try await locks.withLock(volumeID, operation: "NodePublishVolume") {
+        try await withVolume(volumeID, operation: "NodePublishVolume") {
             var record = try requireStaged(volumeID, stagingPath: stagingPath)
             guard record.access.isBlock == access.isBlock else {
                 throw CSIError.failedPrecondition(
@@ -114,15 +127,14 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
                 }
                 return
             }
-            try createTarget(targetPath, block: access.isBlock)
+            // Only a live mount of this volume's device (or the device itself) is ever bound: never
+            // an empty staging directory on the node's own disk.
+            let source = try openPublishSource(record)
+            let target = try settings.paths.mountTarget(targetPath, create: access.isBlock ? .file : .directory)
             record.publications[targetPath] = .init(readOnly: readOnly)
             try records.save(record)
-            guard let device = record.device else {
-                throw CSIError.failedPrecondition("volume \(volumeID) has no device recorded; stage it again")
-            }
-            let source = access.isBlock ? device : stagingPath
             FailPoints.hit("publish.binding")
-            try await mounter.bind(source: source, target: targetPath, readOnly: readOnly)
+            try await mounter.bind(source: source, target: target, readOnly: readOnly)
             FailPoints.hit("publish.bound")
             log(volumeID).info(
                 "published", metadata: ["target_path": .string(targetPath), "readonly": .stringConvertible(readOnly)])
@@ -136,9 +148,9 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         request: Csi_V1_NodeUnpublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeUnpublishVolumeResponse {
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        let targetPath = try PathRules.require(request.targetPath, field: "target_path", roots: settings.allowedRoots)
+        let targetPath = try settings.paths.require(request.targetPath, field: "target_path")
 
-        try await locks.withLock(volumeID, operation: "NodeUnpublishVolume") {
+        try await withVolume(volumeID, operation: "NodeUnpublishVolume") {
             var record = try records.load(volumeID)
             try await unmountTarget(targetPath, volumeID: volumeID, record: record)
             FailPoints.hit("unpublish.unmounted")
@@ -158,9 +170,10 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     ) async throws -> Csi_V1_NodeGetVolumeStatsResponse {
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
         guard !request.volumePath.isEmpty else { throw CSIError.invalidArgument("volume_path is required") }
-        guard let volumePath = PathRules.normalizedAbsolute(request.volumePath) else {
+        guard let normalized = PathRules.normalizedAbsolute(request.volumePath) else {
             throw CSIError.invalidArgument("volume_path \(PathRules.quoted(request.volumePath)) is not a clean absolute path")
         }
+        let volumePath = settings.paths.resolve(normalized) ?? normalized
         guard let record = try records.load(volumeID), record.phase == .staged else {
             throw CSIError.notFound("volume \(volumeID) is not staged on this node")
         }
@@ -195,9 +208,10 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     ) async throws -> Csi_V1_NodeExpandVolumeResponse {
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
         guard !request.volumePath.isEmpty else { throw CSIError.invalidArgument("volume_path is required") }
-        guard let volumePath = PathRules.normalizedAbsolute(request.volumePath) else {
+        guard let normalized = PathRules.normalizedAbsolute(request.volumePath) else {
             throw CSIError.invalidArgument("volume_path \(PathRules.quoted(request.volumePath)) is not a clean absolute path")
         }
+        let volumePath = settings.paths.resolve(normalized) ?? normalized
         let required = request.hasCapacityRange ? request.capacityRange.requiredBytes : 0
         let limit = request.hasCapacityRange ? request.capacityRange.limitBytes : 0
         guard required >= 0, limit >= 0 else { throw CSIError.invalidArgument("capacity_range must not be negative") }
@@ -208,13 +222,15 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             _ = try VolumeAccess.require(request.volumeCapability)
         }
 
-        return try await locks.withLock(volumeID, operation: "NodeExpandVolume") {
+        return try await withVolume(volumeID, operation: "NodeExpandVolume") {
             guard let record = try records.load(volumeID), record.phase == .staged, let device = record.device else {
                 throw CSIError.notFound("volume \(volumeID) is not staged on this node")
             }
             guard volumePath == record.stagingPath || record.publications[volumePath] != nil else {
                 throw CSIError.notFound("\(volumePath) is neither the staging path nor a publish path of volume \(volumeID)")
             }
+            let lease = try verifiedDevice(record, for: "resize")
+            defer { lease.release() }
             try await attachers.refreshSize(record.target, device: device)
             let size = try BlockDevice.size(of: device)
             if required > size {
@@ -254,5 +270,23 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
 
     func log(_ volumeID: String) -> Logger {
         RequestContext.logger(logger, volumeID: volumeID)
+    }
+
+    /// Runs `body` holding the volume's lock. Work of an earlier call that outlived its deadline
+    /// still holds the volume: the call is Aborted, naming it. Work of this call that outlives the
+    /// deadline keeps the lock until it has really ended.
+    func withVolume<T: Sendable>(_ volumeID: String, operation: String, _ body: () async throws -> T) async throws -> T {
+        if let work = lingering.description(of: volumeID) {
+            throw CSIError.aborted(
+                "volume \(volumeID) is still in use by \(work); it stays locked until that ends: retry later")
+        }
+        return try await locks.withLock(volumeID, operation: operation) {
+            do {
+                return try await body()
+            } catch {
+                lingering.holdIfStillRunning(error, volumeID: volumeID, operation: operation, locks: locks, logger: logger)
+                throw error
+            }
+        }
     }
 }

@@ -7,6 +7,9 @@ struct NodeSettings: Sendable {
     var kubeletDirectory: String
     /// Directories below which staging and target paths are accepted (normalized).
     var allowedRoots: [String]
+    /// The same, resolved once with realpath: every path below them is opened without following
+    /// a symlink.
+    var paths: PathConfinement
     var maxVolumesPerNode: Int64
     /// The CSI driver name; kubelet's staging paths of this driver contain it.
     var driverName: String = BuildInfo.defaultDriverName
@@ -14,6 +17,19 @@ struct NodeSettings: Sendable {
     var stateDirectory: String = ""
     /// How long a staging mount or a path may take to answer stat/statfs before it counts as broken.
     var pathProbeTimeout: Duration = .seconds(5)
+
+    init(
+        nodeID: String, kubeletDirectory: String, allowedRoots: [String], maxVolumesPerNode: Int64,
+        driverName: String = BuildInfo.defaultDriverName, stateDirectory: String = ""
+    ) {
+        self.nodeID = nodeID
+        self.kubeletDirectory = kubeletDirectory
+        self.allowedRoots = allowedRoots
+        self.paths = PathConfinement(roots: allowedRoots)
+        self.maxVolumesPerNode = maxVolumesPerNode
+        self.driverName = driverName
+        self.stateDirectory = stateDirectory
+    }
 
     /// The topology key of this driver: the node a volume is attached to. One key, never every label.
     static let topologyKey = "topology.cstor.openebs.io/nodeName"

@@ -10,28 +10,28 @@ final class FakeMounter: Mounter, Sendable {
 
     var actions: [String] { state.withLock { $0.actions } }
 
-    func mount(source: String, target: String, fsType: String, options: [String]) async throws {
+    func mount(source: String, target: MountTarget, fsType: String, options: [String]) async throws {
         state.withLock {
-            $0.actions.append("mount \(source) \(target)")
-            $0.entries.append(Self.entry(source: source, target: target, fsType: fsType, readOnly: options.contains("ro")))
+            $0.actions.append("mount \(source) \(target.path)")
+            $0.entries.append(Self.entry(source: source, target: target.path, fsType: fsType, readOnly: options.contains("ro")))
         }
     }
 
-    func bind(source: String, target: String, readOnly: Bool) async throws {
+    func bind(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws {
         state.withLock {
-            $0.actions.append("bind \(source) \(target)")
-            $0.entries.append(Self.entry(source: source, target: target, fsType: "bind", readOnly: readOnly))
+            $0.actions.append("bind \(source.path) \(target.path)")
+            $0.entries.append(Self.entry(source: source.path, target: target.path, fsType: "bind", readOnly: readOnly))
         }
     }
 
-    func remount(target: String, options: [String]) async throws {
-        state.withLock { $0.actions.append("remount \(target) \(options.joined(separator: ","))") }
+    func remount(target: MountTarget, options: [String]) async throws {
+        state.withLock { $0.actions.append("remount \(target.path) \(options.joined(separator: ","))") }
     }
 
-    func unmount(target: String, lazy: Bool) async throws {
+    func unmount(target: MountTarget, lazy: Bool) async throws {
         state.withLock { state in
-            state.actions.append("unmount \(target)")
-            if let index = state.entries.lastIndex(where: { $0.mountPoint == target }) { state.entries.remove(at: index) }
+            state.actions.append("unmount \(target.path)")
+            if let index = state.entries.lastIndex(where: { $0.mountPoint == target.path }) { state.entries.remove(at: index) }
         }
     }
 

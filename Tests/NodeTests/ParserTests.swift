@@ -49,38 +49,6 @@ struct ParserTests {
     func blkid(values: [String: String], expected: DeviceContents) {
         #expect(FilesystemTools.contents(values) == expected)
     }
-
-    @Test("iscsiadm session lines and session state parse")
-    func iscsiadmSessions() {
-        let output = """
-            tcp: [1] 10.0.0.5:3260,1 iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)
-            tcp: [12] [fd00::5]:3260,1 iqn.2016-09.com.openebs.cstor:pvc-2 (non-flash)
-            """
-        let sessions = ISCSIAdmin.parseSessions(output)
-        #expect(sessions == [
-            .init(id: 1, portal: "10.0.0.5:3260", iqn: "iqn.2016-09.com.openebs.cstor:pvc-1"),
-            .init(id: 12, portal: "[fd00::5]:3260", iqn: "iqn.2016-09.com.openebs.cstor:pvc-2"),
-        ])
-        let detail = """
-            Target: iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)
-            	Current Portal: 10.0.0.5:3260,1
-            		iSCSI Connection State: TRANSPORT WAIT
-            		iSCSI Session State: FAILED
-            		Internal iscsid Session State: REOPEN
-            """
-        #expect(ISCSIAdmin.parseSessionState(detail) == "FAILED")
-    }
-
-    @Test("by-path link names give back portal, IQN and LUN, IPv4 and IPv6")
-    func byPath() {
-        let v4 = AttachmentDiscovery.parseByPath("ip-10.0.0.5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-1-lun-1")
-        #expect(v4 == ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-1", portal: "10.0.0.5:3260", lun: 1))
-        let v6 = AttachmentDiscovery.parseByPath("ip-fd00::5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-lun-2-lun-0")
-        #expect(v6 == ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-lun-2", portal: "[fd00::5]:3260", lun: 0))
-        #expect(AttachmentDiscovery.parseByPath("pci-0000:00:1f.2-ata-1") == nil)
-        #expect(v4?.byPathLink == "/dev/disk/by-path/ip-10.0.0.5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-1-lun-1")
-        #expect(v6?.byPathLink == "/dev/disk/by-path/ip-fd00::5:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-lun-2-lun-0")
-    }
 }
 
 @Suite("Mount table cache")

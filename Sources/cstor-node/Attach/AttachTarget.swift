@@ -20,6 +20,15 @@ enum AttachTarget: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
+    /// What attaching it sets up on this host and detaching it takes down: an iSCSI session
+    /// (shared by every LUN of the target), or a loop device's backing file.
+    var attachmentKey: String {
+        switch self {
+        case .iscsi(let target): "iscsi \(target.iqn) at \(target.portal)"
+        case .loop(let file): "loop \(file)"
+        }
+    }
+
     enum Transport: String, Sendable, Codable, CaseIterable {
         case iscsi
         case loop
@@ -115,7 +124,7 @@ struct ISCSITarget: Sendable, Equatable, Codable {
             host = Substring(text)
         }
         guard !host.isEmpty, !host.hasPrefix("-"), isValidPort(port),
-            host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" })
+            host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") })
         else { return nil }
         return "\(host):\(port)"
     }
@@ -125,18 +134,11 @@ struct ISCSITarget: Sendable, Equatable, Codable {
         return (1...65535).contains(port)
     }
 
-    /// The host part without brackets and the port.
+    /// The host part (an address or a hostname) without brackets, and the port.
     var hostAndPort: (host: String, port: String) {
         guard let colon = portal.lastIndex(of: ":") else { return (portal, "3260") }
         var host = String(portal[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, String(portal[portal.index(after: colon)...]))
-    }
-
-    /// The stable link udev's path_id creates for this LUN: ip-<host>:<port>-iscsi-<iqn>-lun-<lun>
-    /// (udev writes IPv6 hosts without brackets).
-    var byPathLink: String {
-        let (host, port) = hostAndPort
-        return "/dev/disk/by-path/ip-\(host):\(port)-iscsi-\(iqn)-lun-\(lun)"
     }
 }

@@ -13,12 +13,15 @@ protocol Attacher: Sendable {
     func refreshSize(_ target: AttachTarget, device: String) async throws
     /// Whether the transport under an attached device works (for the health monitor).
     func health(_ target: AttachTarget) async -> TransportHealth
-    /// Re-establishes a broken transport (iSCSI: rescan, then logout and login; loop: re-attach).
+    /// Re-establishes a broken transport by the rules of `attach` (iSCSI: rescan a missing LUN;
+    /// log out and in again only a session gone for good that nothing holds; loop: re-attach).
     func repair(_ target: AttachTarget) async throws -> String
 }
 
 enum TransportHealth: Sendable, Equatable {
     case healthy
+    /// Not working right now, but recovering by itself (iscsid reconnecting): wait, do not repair.
+    case recovering(String)
     case broken(String)
 }
 

@@ -1,8 +1,8 @@
 import CStorCore
 
-/// iscsiadm, as the node uses it: static node records (no SendTargets discovery), login/logout,
-/// sessions and rescans. The command is configurable (`--iscsiadm "chroot /host iscsiadm"`), every
-/// call has a timeout, and writes to iscsiadm's node database are serialized on this host
+/// iscsiadm, as the node uses it: static node records (no SendTargets discovery), login/logout
+/// and rescans; sessions and their disks are read from sysfs (`ISCSISysfs`), not from iscsiadm.
+/// The command is configurable (`--iscsiadm "chroot /host iscsiadm"`), every call has a timeout, and writes to iscsiadm's node database are serialized on this host
 /// (concurrent `-o new/update/delete` calls corrupt it).
 struct ISCSIAdmin: Sendable {
     /// The command words, e.g. ["iscsiadm"] or ["chroot", "/host", "iscsiadm"].
@@ -19,12 +19,6 @@ struct ISCSIAdmin: Sendable {
         static let noObjectsFound: Int32 = 21
     }
 
-    struct Session: Sendable, Equatable {
-        var id: Int
-        var portal: String
-        var iqn: String
-    }
-
     private func make(_ arguments: [Command.Argument], timeout: Duration? = nil) -> Command {
         var made = Command(
             command.first ?? "iscsiadm", arguments: command.dropFirst().map(Command.Argument.plain) + arguments,
@@ -38,22 +32,22 @@ struct ISCSIAdmin: Sendable {
         return try await runner.run(command).check(command, accepted: accepted)
     }
 
-    /// Active sessions (`iscsiadm -m session`); none is an empty list, not an error.
-    func sessions() async throws -> [Session] {
-        let result = try await run(["-m", "session"], accepted: [0, Status.noObjectsFound])
-        return result.status == 0 ? Self.parseSessions(result.standardOutput) : []
+    /// Whether a node record for the target exists (`iscsiadm -m node -T … -p …`).
+    func nodeRecordExists(_ target: ISCSITarget) async throws -> Bool {
+        let result = try await run(
+            ["-m", "node", "-T", target.iqn, "-p", target.portal], accepted: [0, Status.noObjectsFound])
+        return result.status == 0
     }
 
-    func session(for target: ISCSITarget) async throws -> Session? {
-        try await sessions().first { $0.iqn == target.iqn && Self.samePortal($0.portal, target.portal) }
-    }
-
-    /// Creates the static node record and sets the settings we own. Idempotent.
-    func createNodeRecord(_ target: ISCSITarget, replacementTimeout: Int, secrets: [String: String]) async throws {
+    /// Makes sure the static node record exists with the settings we own. An existing record is
+    /// updated in place, never made again with `-o new`: that would reset what it holds (the CHAP
+    /// credentials of an earlier stage) to the defaults. CHAP settings are written only when this
+    /// stage brings secrets.
+    func ensureNodeRecord(_ target: ISCSITarget, replacementTimeout: Int, secrets: [String: String]) async throws {
         try await databaseLock.withLock {
-            _ = try await run(
-                ["-m", "node", "-T", target.iqn, "-p", target.portal, "-o", "new"],
-                accepted: [0, Status.sessionExists])
+            if try await !nodeRecordExists(target) {
+                _ = try await run(["-m", "node", "-T", target.iqn, "-p", target.portal, "-o", "new"])
+            }
             // manual: the host must not log in by itself at boot; the node plugin decides.
             try await update(target, "node.startup", "manual")
             try await update(target, "node.session.timeo.replacement_timeout", "\(replacementTimeout)")
@@ -109,40 +103,9 @@ struct ISCSIAdmin: Sendable {
         _ = try await run(["-m", "session", "-r", "\(session)", "--rescan"])
     }
 
-    /// The session's state as iscsiadm reports it, e.g. LOGGED_IN or FAILED.
-    func sessionState(session: Int) async throws -> String? {
-        let result = try await run(["-m", "session", "-r", "\(session)", "-P", "1"])
-        return Self.parseSessionState(result.standardOutput)
-    }
-
-    // MARK: - Parsers of iscsiadm's output
-
-    /// `tcp: [3] 10.0.0.5:3260,1 iqn.2016-09.com.openebs.cstor:pvc-1 (non-flash)`
-    static func parseSessions(_ output: String) -> [Session] {
-        output.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ")
-            guard fields.count >= 4, fields[1].hasPrefix("["), fields[1].hasSuffix("]"),
-                let id = Int(fields[1].dropFirst().dropLast())
-            else { return nil }
-            let portal = fields[2].split(separator: ",").first.map(String.init) ?? String(fields[2])
-            return Session(id: id, portal: portal, iqn: String(fields[3]))
-        }
-    }
-
-    /// The `iSCSI Session State:` line of `iscsiadm -m session -r N -P 1`.
-    static func parseSessionState(_ output: String) -> String? {
-        for line in output.split(separator: "\n") {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("iSCSI Session State:") {
-                return trimmed.dropFirst("iSCSI Session State:".count).trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return nil
-    }
-
-    /// iscsiadm prints IPv6 portals as [addr]:port and may omit brackets elsewhere; compare both.
-    static func samePortal(_ a: String, _ b: String) -> Bool {
-        func strip(_ portal: String) -> String { portal.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: "") }
-        return strip(a) == strip(b)
+    /// Logs out of one session by its id (`-m session -r N -u`): a session whose portal the target
+    /// record cannot name (a hostname that resolves elsewhere now) is still ended exactly.
+    func logout(session: Int) async throws {
+        _ = try await run(["-m", "session", "-r", "\(session)", "-u"], timeout: loginTimeout, accepted: [0, Status.noObjectsFound])
     }
 }

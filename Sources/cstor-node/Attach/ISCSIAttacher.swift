@@ -1,22 +1,26 @@
 import CStorCore
 import Logging
 
-/// Attaches cStor volumes over iSCSI with the host's initiator: a static node record, login, and
-/// a wait for the LUN's by-path link. An existing healthy session is reused; a session whose
-/// device link is missing is rescanned first, then logged out and in again.
+/// Attaches cStor volumes over iSCSI with the host's initiator: a static node record, a login,
+/// and the LUN's disk found through the session in sysfs. What may be done about an existing
+/// session is decided by `ISCSISessionRule`: a session in use or inside iscsid's recovery window is
+/// never logged out; a missing LUN is rescanned; only a session gone for good with nothing holding
+/// its disks is logged out and in again.
 struct ISCSIAttacher: Attacher {
     var admin: ISCSIAdmin
+    var sysfs = ISCSISysfs()
     var waiter: any DeviceWaiter
     var replacementTimeout: Int
     var deviceTimeout: Duration = .seconds(60)
-    /// After a rescan, how long the link gets before the session is re-established.
+    /// After a rescan, how long the LUN's disk gets to appear.
     var rescanTimeout: Duration = .seconds(10)
     var logger: Logger
-    /// Resolves a by-path link to its device node when the device exists (a seam for tests).
-    var resolveLink: @Sendable (String) -> String? = { link in
-        guard let device = BlockDevice.resolve(link), BlockDevice.exists(device) else { return nil }
-        return device
-    }
+    /// What holds a disk (a seam for tests: their sysfs disks are not real devices).
+    var holders: @Sendable (ISCSISysfs.Disk) -> [DeviceHolder] = ISCSIAttacher.realHolders
+    /// Addresses a portal's hostname resolves to (a seam for tests).
+    var resolveHost: @Sendable (String) -> [String] = ISCSISessionRule.resolveHost
+    /// Whether a device node exists (a seam for tests).
+    var deviceExists: @Sendable (String) -> Bool = BlockDevice.exists
 
     private func target(_ attachTarget: AttachTarget) throws -> ISCSITarget {
         guard case .iscsi(let target) = attachTarget else {
@@ -25,43 +29,107 @@ struct ISCSIAttacher: Attacher {
         return target
     }
 
+    /// The session to the target's portal, from sysfs.
+    func session(for target: ISCSITarget) -> ISCSISysfs.Session? {
+        sysfs.sessions().first { ISCSISessionRule.matches($0, target: target, resolve: resolveHost) }
+    }
+
+    func verdict(_ target: ISCSITarget) -> (ISCSISysfs.Session?, ISCSISessionRule.Verdict) {
+        let session = session(for: target)
+        return (session, ISCSISessionRule.judge(session, lun: target.lun, holders: holders))
+    }
+
     func attach(_ attachTarget: AttachTarget, secrets: [String: String]) async throws -> String {
-        let target = try target(attachTarget)
-        if let session = try await admin.session(for: target) {
-            if let device = linkedDevice(target) { return device }
-            logger.notice(
-                "iSCSI session exists but its device link is missing; rescanning",
-                metadata: ["iqn": .string(target.iqn), "session": "\(session.id)"])
+        try await establish(try target(attachTarget), secrets: secrets, purpose: "attach")
+    }
+
+    /// Re-establishes what is broken, by the same rule as attach; the node record is reused as it
+    /// is (with the credentials an earlier stage wrote), never made again.
+    func repair(_ attachTarget: AttachTarget) async throws -> String {
+        try await establish(try target(attachTarget), secrets: [:], purpose: "repair")
+    }
+
+    private func establish(_ target: ISCSITarget, secrets: [String: String], purpose: String) async throws -> String {
+        let (session, verdict) = verdict(target)
+        var log = logger
+        log[metadataKey: "iqn"] = .string(target.iqn)
+        switch verdict {
+        case .usable(let disk):
+            if let device = disk.device { return device }
+        case .recovering(let why, let disk):
+            if let device = disk?.device {
+                log.notice("\(purpose): the session is recovering; leaving it to iscsid", metadata: ["reason": .string(why)])
+                return device
+            }
+            throw CSIError.unavailable("\(why); the LUN's disk is not there yet: retry once it has reconnected")
+        case .lunMissing:
+            guard let session else { break }
+            log.notice("\(purpose): logged in, but LUN \(target.lun) has no disk; rescanning", metadata: ["session": "\(session.id)"])
             try await admin.rescan(session: session.id)
-            if let device = try? await waiter.waitForLink(target.byPathLink, timeout: rescanTimeout) { return device }
-            logger.warning("rescan did not bring the device back; logging out and in again", metadata: ["iqn": .string(target.iqn)])
-            try await admin.logout(target)
+            if let device = try? await waitForDisk(target, timeout: rescanTimeout) { return device }
+            throw CSIError.unavailable(
+                "logged in to \(target.iqn) at \(target.portal), but the target presents no LUN \(target.lun) even after a rescan; the session was kept (other LUNs may use it): check the volume's target")
+        case .held(let why, let holders):
+            throw CSIError.unavailable(
+                "\(why), but it cannot be logged out and in again while its disk is in use: \(holders.summary). Release it (unmount it, or stop the pod using it) and the node logs in again")
+        case .relogin(let why):
+            guard let session else { break }
+            log.warning("\(purpose): logging out of a session gone for good to log in again", metadata: ["reason": .string(why), "session": "\(session.id)"])
+            try await admin.logout(session: session.id)
+        case .absent:
+            break
         }
-        try await admin.createNodeRecord(target, replacementTimeout: replacementTimeout, secrets: secrets)
+        try await admin.ensureNodeRecord(target, replacementTimeout: replacementTimeout, secrets: secrets)
         try await admin.login(target)
         do {
-            return try await waiter.waitForLink(target.byPathLink, timeout: deviceTimeout)
+            return try await waitForDisk(target, timeout: deviceTimeout)
         } catch let error as DeviceWaitError {
             throw CSIError.deadlineExceeded(
                 "logged in to \(target.iqn) at \(target.portal) but LUN \(target.lun) did not appear: \(error.description)")
         }
     }
 
-    func currentDevice(_ attachTarget: AttachTarget) async throws -> String? {
-        let target = try target(attachTarget)
-        guard try await admin.session(for: target) != nil else { return nil }
-        return linkedDevice(target)
+    /// Waits until the session has a disk for the LUN and its device node exists.
+    private func waitForDisk(_ target: ISCSITarget, timeout: Duration) async throws -> String {
+        let sysfs = sysfs
+        let resolve = resolveHost
+        let exists = deviceExists
+        let lun = ISCSISysfs.linuxLUN(target.lun)
+        return try await waiter.waitForDevice(
+            "LUN \(target.lun) of \(target.iqn) at \(target.portal)", timeout: timeout
+        ) {
+            let session = sysfs.sessions().first { ISCSISessionRule.matches($0, target: target, resolve: resolve) }
+            guard let device = session?.disks.first(where: { $0.lun == lun })?.device, exists(device) else {
+                return nil
+            }
+            return device
+        }
     }
 
+    func currentDevice(_ attachTarget: AttachTarget) async throws -> String? {
+        let target = try target(attachTarget)
+        let lun = ISCSISysfs.linuxLUN(target.lun)
+        return session(for: target)?.disks.first { $0.lun == lun }?.device
+    }
+
+    /// Logs out of the session and deletes its node record, unless something holds one of its
+    /// disks. (NodeService calls this only when no other volume staged on this node uses the session.)
     func detach(_ attachTarget: AttachTarget) async throws {
         let target = try target(attachTarget)
-        try await admin.logout(target)
+        if let session = session(for: target) {
+            let held = session.disks.flatMap(holders)
+            guard held.isEmpty else {
+                throw CSIError.unavailable(
+                    "the iSCSI session \(session.id) to \(target.iqn) is not logged out: its disk is still in use: \(held.summary). Release it (unmount it, or stop the pod using it); the next NodeUnstageVolume then finishes")
+            }
+            try await admin.logout(session: session.id)
+        }
         try await admin.deleteNodeRecord(target)
     }
 
     func refreshSize(_ attachTarget: AttachTarget, device: String) async throws {
         let target = try target(attachTarget)
-        guard let session = try await admin.session(for: target) else {
+        guard let session = session(for: target) else {
             throw CSIError.unavailable("no iSCSI session to \(target.iqn) at \(target.portal); is the target reachable?")
         }
         try await admin.rescan(session: session.id)
@@ -70,38 +138,23 @@ struct ISCSIAttacher: Attacher {
     func health(_ attachTarget: AttachTarget) async -> TransportHealth {
         do {
             let target = try target(attachTarget)
-            guard let session = try await admin.session(for: target) else { return .broken("no iSCSI session") }
-            let state = try await admin.sessionState(session: session.id)
-            guard state == nil || state == "LOGGED_IN" else { return .broken("iSCSI session state \(state ?? "unknown")") }
-            return linkedDevice(target) == nil ? .broken("the LUN's device link is missing") : .healthy
+            switch verdict(target).1 {
+            case .usable: return .healthy
+            case .recovering(let why, _): return .recovering(why)
+            case .absent: return .broken("no iSCSI session to \(target.iqn) at \(target.portal)")
+            case .lunMissing: return .broken("the iSCSI session to \(target.iqn) presents no disk for LUN \(target.lun)")
+            case .relogin(let why): return .broken(why)
+            case .held(let why, let holders): return .broken("\(why); still in use: \(holders.summary)")
+            }
         } catch {
             return .broken(CSIError.from(error).message)
         }
     }
 
-    /// Brings a broken session back. A session iscsid gave up on stays FAILED until it is logged
-    /// out and in again (a plain login answers "session exists"), so anything but a LOGGED_IN
-    /// session with its LUN is logged out first.
-    func repair(_ attachTarget: AttachTarget) async throws -> String {
-        let target = try target(attachTarget)
-        if let session = try await admin.session(for: target) {
-            let state = try? await admin.sessionState(session: session.id)
-            if state == nil || state == "LOGGED_IN", let device = linkedDevice(target) { return device }
-            logger.notice(
-                "logging out of a broken iSCSI session to log in again",
-                metadata: ["iqn": .string(target.iqn), "session": "\(session.id)", "state": .string(state ?? "unknown")])
-            try await admin.logout(target)
-        }
-        try await admin.createNodeRecord(target, replacementTimeout: replacementTimeout, secrets: [:])
-        try await admin.login(target)
-        do {
-            return try await waiter.waitForLink(target.byPathLink, timeout: deviceTimeout)
-        } catch let error as DeviceWaitError {
-            throw CSIError.unavailable("logged in to \(target.iqn) again but LUN \(target.lun) did not appear: \(error.description)")
-        }
-    }
-
-    private func linkedDevice(_ target: ISCSITarget) -> String? {
-        resolveLink(target.byPathLink)
+    /// What holds a real disk of this host.
+    static let realHolders: @Sendable (ISCSISysfs.Disk) -> [DeviceHolder] = { disk in
+        guard let device = disk.device, let number = BlockDevice.number(of: device) else { return [] }
+        let table = (try? MountTable.current()) ?? MountTable(entries: [])
+        return DeviceHolders().holders(of: device, number: number, table: table)
     }
 }

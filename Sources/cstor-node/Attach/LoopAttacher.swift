@@ -5,25 +5,44 @@ import Foundation
 /// Attaches a backing file as a loop device, for the embedded local engine and tests, with the
 /// kernel's loop interface directly (LOOP_CTL_GET_FREE + LOOP_CONFIGURE): no losetup process,
 /// no parsing. Only files inside the configured directories can be attached: a publish_context
-/// must never turn an arbitrary host file into a mountable device.
+/// must never turn an arbitrary host file into a mountable device. The file is opened below the
+/// resolved directory with no symlink followed, and the loop device is given that descriptor.
 struct LoopAttacher: Attacher {
-    /// Directories whose files may be attached (normalized absolute paths).
-    var allowedDirectories: [String]
+    /// Directories whose files may be attached (resolved once; nothing below them is followed).
+    var directories: PathConfinement
     var timeout: Duration = .seconds(30)
     /// Where the kernel lists loop devices (a seam for tests).
     var sysBlock = "/sys/block"
 
+    init(allowedDirectories: [String], timeout: Duration = .seconds(30)) {
+        directories = PathConfinement(roots: allowedDirectories)
+        self.timeout = timeout
+    }
+
     func attach(_ target: AttachTarget, secrets: [String: String]) async throws -> String {
         let file = try allowedFile(target)
-        if let existing = devices(backing: file).first { return existing }
-        var info = stat()
-        guard stat(file, &info) == 0 else {
-            throw CSIError.notFound("the backing file \(file) of this volume does not exist")
+        let located: OpenedPath
+        do {
+            located = try directories.open(file)
+        } catch let error as PathError {
+            if case .missing = error.kind {
+                throw CSIError.notFound("the backing file \(file) of this volume does not exist")
+            }
+            throw error
         }
+        let info = try located.status()
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw CSIError.failedPrecondition("\(file) is not a regular file")
         }
-        return try await blocking("attach \(file)") { try Self.configureFreeDevice(backing: file) }
+        // Opened for I/O only now that it is known to be a regular file, through the descriptor
+        // that was checked (no second lookup of the path).
+        let descriptor = open(located.procPath, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw CSIError.internal("cannot open \(file): \(String(cString: strerror(errno)))") }
+        let backing = OpenedPath(descriptor: descriptor, path: file)
+        if let existing = devices(backing: file, device: UInt64(info.st_dev), inode: UInt64(info.st_ino)).first {
+            return existing
+        }
+        return try await blocking("attach \(file)") { try Self.configureFreeDevice(backing: backing) }
     }
 
     func currentDevice(_ target: AttachTarget) async throws -> String? {
@@ -36,6 +55,16 @@ struct LoopAttacher: Attacher {
         // A file this node may not attach was never attached by it: nothing to undo.
         guard let file = try? allowedFile(target) else { return }
         for device in devices(backing: file) {
+            // Never detach a device in use: LOOP_CLR_FD would only mark it for autoclear, and the
+            // caller would believe it gone while a holder keeps it (and its data) alive.
+            if let number = BlockDevice.number(of: device) {
+                let table = (try? MountTable.current()) ?? MountTable(entries: [])
+                let holders = DeviceHolders().holders(of: device, number: number, table: table)
+                guard holders.isEmpty else {
+                    throw CSIError.unavailable(
+                        "the loop device \(device) of \(file) is not detached: it is still in use: \(holders.summary). Release it (unmount it, or stop the pod using it); the next NodeUnstageVolume then finishes")
+                }
+            }
             try await blocking("detach \(device)") {
                 let fd = open(device, O_RDONLY | O_CLOEXEC)
                 guard fd >= 0 else { return }  // gone in the meantime
@@ -71,26 +100,32 @@ struct LoopAttacher: Attacher {
         try await attach(target, secrets: [:])
     }
 
-    /// The backing file, when this node may attach it.
+    /// The backing file below the resolved loop directory, when this node may attach it.
     func allowedFile(_ target: AttachTarget) throws -> String {
         guard case .loop(let file) = target else {
             throw CSIError.internal("the loop attacher was given \(target)")
         }
-        guard allowedDirectories.contains(where: { PathRules.isWithin(file, root: $0) && file != $0 }) else {
+        guard let resolved = directories.resolve(file), directories.isConfined(resolved) else {
             throw CSIError.failedPrecondition(
-                "\(file) is outside the directories loop volumes may come from (--loop-dir: \(allowedDirectories.joined(separator: ", ")))")
+                "\(file) is outside the directories loop volumes may come from (--loop-dir: \(directories.roots.map(\.configured).joined(separator: ", ")))")
         }
-        return file
+        return resolved
     }
 
-    /// Loop devices currently backed by `file`, from /sys/block/loopN/loop/backing_file.
-    func devices(backing file: String) -> [String] {
+    /// Loop devices currently backed by `file`, from /sys/block/loopN/loop/backing_file; with
+    /// `device` and `inode`, only those whose backing file is exactly that file (LOOP_GET_STATUS64).
+    func devices(backing file: String, device: UInt64? = nil, inode: UInt64? = nil) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: sysBlock)) ?? []
         return names.filter { $0.hasPrefix("loop") }.sorted().compactMap { name in
             guard var backing = try? KernelFile.read("\(sysBlock)/\(name)/loop/backing_file") else { return nil }
             backing = backing.trimmingCharacters(in: .newlines)
             if backing.hasSuffix(" (deleted)") { backing = String(backing.dropLast(" (deleted)".count)) }
-            return backing == file ? "/dev/\(name)" : nil
+            guard backing == file else { return nil }
+            if let device, let inode {
+                let identity = try? DeviceIdentity.read("/dev/\(name)")
+                guard identity?.wwid == DeviceIdentity.loopIdentity(fileDevice: device, inode: inode) else { return nil }
+            }
+            return "/dev/\(name)"
         }
     }
 
@@ -104,13 +139,12 @@ struct LoopAttacher: Attacher {
 
     /// Takes a free loop device and points it at the file. Another process may take the same
     /// free device first (EBUSY): then the next free one is tried.
-    static func configureFreeDevice(backing file: String) throws -> String {
+    static func configureFreeDevice(backing opened: OpenedPath) throws -> String {
+        let file = opened.path
+        let backing = opened.descriptor
         let control = open("/dev/loop-control", O_RDWR | O_CLOEXEC)
         guard control >= 0 else { throw CSIError.internal("cannot open /dev/loop-control: \(String(cString: strerror(errno)))") }
         defer { close(control) }
-        let backing = open(file, O_RDWR | O_CLOEXEC)
-        guard backing >= 0 else { throw CSIError.internal("cannot open \(file): \(String(cString: strerror(errno)))") }
-        defer { close(backing) }
         for _ in 0..<10 {
             let index = cstor_ioctl_int(control, UInt(LOOP_CTL_GET_FREE), 0)
             guard index >= 0 else { throw CSIError.internal("no free loop device: \(String(cString: strerror(errno)))") }

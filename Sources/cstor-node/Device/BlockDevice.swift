@@ -37,15 +37,15 @@ enum BlockDevice {
         return Int64(clamping: size)
     }
 
-    /// Whether something holds the device exclusively: a mounted filesystem, or a running mkfs or
-    /// fsck (they open it with O_EXCL). Opening with O_EXCL ourselves tells without side effects.
-    static func isInUse(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC)
+    /// Whether an O_EXCL open succeeds: it fails (EBUSY) while a filesystem on the device is mounted
+    /// in any mount namespace, or a program (mkfs, e2fsck, dm) holds it exclusively. No side effects.
+    static func canOpenExclusively(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK)
         if fd >= 0 {
             close(fd)
-            return false
+            return true
         }
-        return errno == EBUSY
+        return errno != EBUSY
     }
 
     /// The device node a symlink (such as a /dev/disk/by-path link) points to.

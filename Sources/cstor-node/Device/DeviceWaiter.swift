@@ -2,43 +2,44 @@ import CLibUdev
 import CStorCore
 import Foundation
 
-/// Waits for a device link (e.g. /dev/disk/by-path/ip-…-lun-1) to appear after a login.
+/// Waits for a device to appear (after a login or a rescan).
 protocol DeviceWaiter: Sendable {
-    /// Returns the device node the link resolves to, or throws when `timeout` passes first.
-    func waitForLink(_ link: String, timeout: Duration) async throws -> String
+    /// Returns what `find` returns once it is not nil, or throws when `timeout` passes first.
+    /// `what` names the awaited device in the error.
+    func waitForDevice(_ what: String, timeout: Duration, _ find: @escaping @Sendable () -> String?) async throws -> String
 }
 
-/// Waits on udev's "block" events through a libudev monitor, checking the link after each event,
-/// with a fallback look at the link every second in case an event was missed or udevd runs
-/// elsewhere. No fixed sleeps: the wait ends as soon as the link exists.
+/// Waits on the kernel's "block" events through a libudev monitor, looking again after each
+/// event, with a fallback look every second in case an event was missed or udevd runs elsewhere.
+/// No fixed sleeps: the wait ends as soon as the device is there.
 struct UdevDeviceWaiter: DeviceWaiter {
-    func waitForLink(_ link: String, timeout: Duration) async throws -> String {
-        if let device = BlockDevice.resolve(link), BlockDevice.exists(device) { return device }
+    func waitForDevice(_ what: String, timeout: Duration, _ find: @escaping @Sendable () -> String?) async throws -> String {
+        if let device = find() { return device }
         do {
             // The poll loop blocks a thread; it runs on its own, never on the concurrency pool.
             return try await Deadline.blocking(timeout: timeout + .seconds(1)) {
-                try Self.blockingWait(link: link, timeout: timeout)
+                try Self.blockingWait(what, timeout: timeout, find)
             }
         } catch is Deadline.Expired {
-            throw DeviceWaitError(link: link, timeout: timeout)
+            throw DeviceWaitError(link: what, timeout: timeout)
         }
     }
 
-    private static func blockingWait(link: String, timeout: Duration) throws -> String {
+    private static func blockingWait(_ what: String, timeout: Duration, _ find: () -> String?) throws -> String {
         let deadline = ContinuousClock.now + timeout
         let udev = udev_new()
         defer { if let udev { udev_unref(udev) } }
         var monitor: OpaquePointer?
-        if let udev, let created = udev_monitor_new_from_netlink(udev, "udev") {
+        if let udev, let created = udev_monitor_new_from_netlink(udev, "kernel") {
             udev_monitor_filter_add_match_subsystem_devtype(created, "block", nil)
             if udev_monitor_enable_receiving(created) == 0 { monitor = created } else { udev_monitor_unref(created) }
         }
         defer { if let monitor { udev_monitor_unref(monitor) } }
         let fd = monitor.map { udev_monitor_get_fd($0) } ?? -1
         while true {
-            if let device = BlockDevice.resolve(link), BlockDevice.exists(device) { return device }
+            if let device = find() { return device }
             let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else { throw DeviceWaitError(link: link, timeout: timeout) }
+            guard remaining > .zero else { throw DeviceWaitError(link: what, timeout: timeout) }
             let waitMilliseconds = Int32(min(1000, max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)))
             if fd >= 0, let monitor {
                 var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

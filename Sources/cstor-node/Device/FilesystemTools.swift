@@ -37,9 +37,19 @@ struct FilesystemTools: Sendable {
     /// Low-level probe with libblkid (what `blkid -p` does, in process: superblocks and partition
     /// tables read from the device itself, never a cache), so a device's real content decides.
     /// Signatures that contradict each other count as data: such a device is never formatted.
-    func probe(_ device: String) async throws -> DeviceContents {
+    ///
+    /// blkid looks at primary superblocks only: a filesystem whose first superblock was damaged
+    /// is "empty" to it, while e2fsck or xfs_repair would recover every file from a backup. So,
+    /// unless `thorough` is false, "empty" also requires no ext4 backup superblock and no XFS
+    /// secondary superblock where they would be, and zeros in the first and last MiB (a new
+    /// volume reads as zeros: this costs nothing for the volumes that are formatted).
+    func probe(_ device: String, thorough: Bool = true) async throws -> DeviceContents {
         do {
-            return try await Deadline.blocking(timeout: probeTimeout) { try Self.lowLevelProbe(device) }
+            return try await Deadline.blocking(timeout: probeTimeout) {
+                let contents = try Self.lowLevelProbe(device)
+                guard contents == .empty, thorough else { return contents }
+                return try DeviceResidue.find(device).map { .other($0) } ?? .empty
+            }
         } catch is Deadline.Expired {
             throw CSIError.deadlineExceeded("probing \(device) for a filesystem took longer than \(probeTimeout)")
         }
@@ -100,19 +110,22 @@ struct FilesystemTools: Sendable {
     }
 
     /// Repairs what is safe before mounting: `e2fsck -p` for ext4 (xfs checks itself at mount).
-    /// Exit 1 and 2 mean errors were corrected; 4 and above mean the filesystem needs a human.
-    /// `force` checks even a clean filesystem (resize2fs wants that before an offline resize);
-    /// `repairAll` answers yes to every question (the health monitor, on a volume already read-only).
+    /// Exit 1 and 2 mean errors were corrected; 4 means errors are left (the filesystem is
+    /// corrupt); 8 and above mean e2fsck could not do its work (busy, unreadable): nothing is
+    /// known about the filesystem then. `force` checks even a clean filesystem (resize2fs wants
+    /// that before an offline resize); `repairAll` answers yes to every question (the health
+    /// monitor, on a volume already read-only). e2fsck is never killed once started: when it
+    /// overruns its timeout it is left to finish, and the error says so.
     func check(_ device: String, fsType: String, force: Bool = false, repairAll: Bool = false) async throws {
         guard fsType == "ext4" else { return }
-        let command = Command(
+        var command = Command(
             "e2fsck", (force ? ["-f"] : []) + [repairAll ? "-y" : "-p", device], timeout: checkTimeout)
+        command.killOnTimeout = false
         let result = try await runner.run(command)
-        if result.status >= 4 {
-            throw CSIError.failedPrecondition(
-                "the ext4 filesystem on \(device) has errors e2fsck cannot repair safely (exit \(result.status)): "
-                    + "\(result.diagnostic); run `e2fsck -f \(device)` by hand")
-        }
+        guard result.status >= 4 else { return }
+        throw FilesystemCheckError(
+            device: device, status: result.status, diagnostic: result.diagnostic,
+            kind: result.status & ~7 == 0 ? .corrupt : .couldNotCheck)
     }
 
     /// Grows a mounted filesystem to fill its device.
@@ -124,5 +137,36 @@ struct FilesystemTools: Sendable {
         default: return
         }
         try await runner.run(command).check(command)
+    }
+}
+
+/// e2fsck's verdict when it is not "clean" or "repaired".
+struct FilesystemCheckError: Error, CSIErrorMappable, CustomStringConvertible {
+    enum Kind: Sendable, Equatable {
+        /// Exit 4: the filesystem has errors e2fsck left uncorrected.
+        case corrupt
+        /// Exit 8 or more: e2fsck could not check (device busy, unreadable, cancelled).
+        case couldNotCheck
+    }
+
+    var device: String
+    var status: Int32
+    var diagnostic: String
+    var kind: Kind
+
+    var description: String {
+        switch kind {
+        case .corrupt:
+            "the ext4 filesystem on \(device) has errors e2fsck cannot repair safely (exit \(status)): \(diagnostic); run `e2fsck -f \(device)` by hand"
+        case .couldNotCheck:
+            "e2fsck could not check \(device) (exit \(status)): \(diagnostic)"
+        }
+    }
+
+    var csiError: CSIError {
+        switch kind {
+        case .corrupt: .failedPrecondition(description)
+        case .couldNotCheck: .unavailable(description)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CLinux
 import CStorCore
 import Foundation
 import Logging
@@ -140,8 +141,14 @@ struct HealthMonitor: Service {
             let table = try? node.mounter.table()
         else { return false }
         var broken = VolumeInspection.problem(of: record, in: table)
-        if broken == nil && deep, case .broken(let reason) = await node.attachers.health(record.target) {
-            broken = reason
+        var recovering: String?
+        if broken == nil && deep {
+            switch await node.attachers.health(record.target) {
+            case .healthy: break
+            case .broken(let reason): broken = reason
+            // iscsid's to recover: reported, never repaired (a logout would fail the queued I/O).
+            case .recovering(let reason): recovering = reason
+            }
         }
         let errors = filesystemErrors(record)
         // Some kernels keep an aborted ext4 "rw" in the mount table while it refuses writes:
@@ -151,7 +158,7 @@ struct HealthMonitor: Service {
         }
         // Errors on a filesystem that still works are reported, not repaired: repairing means
         // unmounting it under a running workload. The next stage checks it.
-        guard let problem = broken ?? errors else {
+        guard let problem = broken ?? recovering ?? errors else {
             if node.health.fault(of: volumeID) != nil { resolved(volumeID, how: "the fault went away") }
             return false
         }
@@ -159,15 +166,26 @@ struct HealthMonitor: Service {
         return true
     }
 
-    /// Whether the filesystem takes a write: creates and removes a hidden probe file.
+    /// Whether the filesystem takes a write. The probe is an unnamed file (CSTOR_O_TMPFILE) in the
+    /// staging directory opened beneath the kubelet root: nothing with a name is created, opened
+    /// or truncated in the user's filesystem, so a symlink planted there is never followed. Where
+    /// CSTOR_O_TMPFILE is unsupported, a new file with a random name (O_CREAT|O_EXCL|O_NOFOLLOW) is
+    /// written and removed.
     func acceptsWrites(_ directory: String) async -> Bool {
-        let probe = directory + "/.cstor-csi-write-probe"
+        let paths = node.settings.paths
         let answer = try? await Deadline.blocking(timeout: node.settings.pathProbeTimeout) { () -> Bool in
-            let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+            guard let opened = try? paths.open(directory, flags: O_RDONLY | O_DIRECTORY) else { return false }
+            var fd = openat(opened.descriptor, ".", CSTOR_O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o600)
+            var name: String?
+            if fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+                let random = ".cstor-csi-write-probe-\(UInt64.random(in: .min ... .max))"
+                fd = openat(opened.descriptor, random, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0o600)
+                if fd >= 0 { name = random }
+            }
             guard fd >= 0 else { return errno != EROFS && errno != EIO }
             let written = write(fd, "x", 1) == 1 && fsync(fd) == 0
             close(fd)
-            unlink(probe)
+            if let name { unlinkat(opened.descriptor, name, 0) }
             return written
         }
         return answer ?? false
@@ -247,19 +265,31 @@ struct HealthMonitor: Service {
     /// read-only; after a restart a plain `-p` check is enough.
     func recover(_ volumeID: String, repairAll: Bool, log: Logger) async throws {
         guard var record = try node.records.load(volumeID), record.phase == .staged else { return }
-        // 1. The transport: the device must be there.
-        if case .broken(let reason) = await node.attachers.health(record.target) {
+        // 1. The transport: the device must be there. While iscsid recovers it, nothing is done.
+        switch await node.attachers.health(record.target) {
+        case .healthy:
+            break
+        case .recovering(let reason):
+            throw CSIError.unavailable("waiting for the transport to recover by itself: \(reason)")
+        case .broken(let reason):
             log.notice("recovery: re-establishing the transport", metadata: ["reason": .string(reason)])
-            let device = try await node.attachers.repair(record.target)
-            if device != record.device {
-                record.device = device
-                record.deviceNumber = BlockDevice.number(of: device)
-                try node.records.save(record)
+            // The filesystem on a device gone for good cannot flush any more: this node's own
+            // mounts of it are taken off first, so that they are not what holds the session. What
+            // others hold (a pod's own mount) keeps it, and the repair says so.
+            if !record.access.isBlock, let mount = try node.mounter.table().mount(at: record.stagingPath), node.isDead(mount) {
+                try await unmountPublications(record, log: log)
+                try await node.unmount(record.stagingPath, deviceNumber: mount.device)
             }
+            let target = record.target
+            let device = try await node.attachmentLocks.withLock(target.attachmentKey) {
+                try await node.attachers.repair(target)
+            }
+            try await node.adoptDevice(&record, device: device, purpose: "recovery")
         }
         guard let device = record.device, BlockDevice.exists(device) else {
             throw CSIError.unavailable("the device of \(volumeID) is still missing")
         }
+        if record.identity == nil { try await node.adoptDevice(&record, device: device, purpose: "recovery") }
         // 2. The filesystem.
         if case .mount(let fsType, _) = record.access.kind {
             let mount = try node.mounter.table().mount(at: record.stagingPath)
@@ -272,9 +302,9 @@ struct HealthMonitor: Service {
             } else if let mount, usable, !damaged {
                 // Read-only without a filesystem error (a remount by hand): writable again.
                 log.notice("recovery: remounting read-write", metadata: ["staging_path": .string(mount.mountPoint)])
-                try await node.mounter.remount(target: record.stagingPath, options: ["rw"])
+                try await node.remountStaging(record, options: ["rw"])
             } else {
-                try await remountFromScratch(&record, device: device, fsType: fsType, mounted: mount != nil, repairAll: repairAll, log: log)
+                try await remountFromScratch(&record, device: device, fsType: fsType, mount: mount, repairAll: repairAll, log: log)
             }
         }
         // 3. The publish binds.
@@ -287,24 +317,21 @@ struct HealthMonitor: Service {
     /// The filesystem itself went read-only (journal abort, I/O errors), or its mount is stale or
     /// gone: unmount everything of it, check it, mount it again with the original flags.
     private func remountFromScratch(
-        _ record: inout VolumeRecord, device: String, fsType: String, mounted: Bool, repairAll: Bool, log: Logger
+        _ record: inout VolumeRecord, device: String, fsType: String, mount: MountEntry?, repairAll: Bool, log: Logger
     ) async throws {
         try await unmountPublications(record, log: log)
-        if mounted {
+        if let mount {
             log.notice("recovery: unmounting the staging path", metadata: ["staging_path": .string(record.stagingPath)])
-            do {
-                try await node.mounter.unmount(target: record.stagingPath, lazy: false)
-            } catch {
-                try await node.mounter.unmount(target: record.stagingPath, lazy: true)
-            }
+            try await node.unmount(record.stagingPath, deviceNumber: mount.device)
         }
         if fsType == "ext4" {
             log.notice("recovery: checking the filesystem", metadata: ["device": .string(device), "repair_all": .stringConvertible(repairAll)])
+            let lease = try node.verifiedDevice(record, for: "check")
+            defer { lease.release() }
             try await node.filesystems.check(device, fsType: fsType, repairAll: repairAll)
         }
         log.notice("recovery: mounting again", metadata: ["staging_path": .string(record.stagingPath)])
-        try FileManager.default.createDirectory(atPath: record.stagingPath, withIntermediateDirectories: true)
-        try await node.mounter.mount(source: device, target: record.stagingPath, fsType: fsType, options: record.mountOptions)
+        try await node.mountFilesystem(record, device: device, fsType: fsType, options: record.mountOptions)
         record.ext4ErrorsBaseline = Ext4Errors.count(device: device)
         try node.records.save(record)
     }
@@ -317,30 +344,26 @@ struct HealthMonitor: Service {
         for target in record.publications.keys.sorted() {
             guard let mount = table.mount(at: target), mount.source != RecoveryPlaceholder.source else { continue }
             log.notice("recovery: unmounting a publish bind", metadata: ["target_path": .string(target)])
-            do {
-                try await node.mounter.unmount(target: target, lazy: false)
-            } catch {
-                try await node.mounter.unmount(target: target, lazy: true)
-            }
-            try await node.mounter.mount(
-                source: RecoveryPlaceholder.source, target: target, fsType: "tmpfs", options: RecoveryPlaceholder.options)
+            try await node.unmount(target, deviceNumber: mount.device)
+            try await node.mountPlaceholder(target)
         }
     }
 
-    /// Binds every recorded publish target that lost its mount (or holds a stale one) again.
+    /// Binds every recorded publish target that lost its mount (or holds a placeholder or a mount
+    /// of a dead device) again, from the live staging mount only.
     func rebindPublications(_ record: VolumeRecord, log: Logger) async throws {
-        guard let device = record.device else { return }
         for (target, publication) in record.publications.sorted(by: { $0.key < $1.key }) {
             let table = try node.mounter.table()
             if let mount = table.mount(at: target) {
                 if VolumeInspection.isMountOfVolume(mount, record: record) { continue }
-                // The placeholder of a repair, or a stale bind of a device that went away.
-                try await node.mounter.unmount(target: target, lazy: true)
+                guard node.isDead(mount) else {
+                    throw CSIError.failedPrecondition("\(target) holds a mount of \(mount.source), not of volume \(record.volumeID); not touched")
+                }
+                try await node.unmount(target, deviceNumber: mount.device)
             }
-            guard FileManager.default.fileExists(atPath: target) else { continue }
+            guard (try? node.settings.paths.open(target)) != nil else { continue }
             log.notice("recovery: binding the publish target again", metadata: ["target_path": .string(target)])
-            try await node.mounter.bind(
-                source: record.access.isBlock ? device : record.stagingPath, target: target, readOnly: publication.readOnly)
+            try await node.bindPublication(record, targetPath: target, readOnly: publication.readOnly)
         }
     }
 }

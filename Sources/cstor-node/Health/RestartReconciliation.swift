@@ -26,7 +26,9 @@ extension HealthMonitor {
         var repaired = 0
         var removed = 0
         let adoption = VolumeAdoption(kubeletDirectory: node.settings.kubeletDirectory, driverName: node.settings.driverName)
-        for record in adoption.candidates(in: table, known: Set(node.records.all().map(\.volumeID))) {
+        // A volume whose record cannot be read is not adopted: that would write over the file.
+        let known = Set(node.records.all().map(\.volumeID)).union(node.records.unreadableVolumeIDs)
+        for record in adoption.candidates(in: table, known: known) {
             do {
                 try node.records.save(record)
                 RequestContext.logger(logger, volumeID: record.volumeID).notice(

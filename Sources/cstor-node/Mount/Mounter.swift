@@ -4,14 +4,14 @@ import CStorCore
 /// table. The real implementation uses libmount; tests of the RPC logic use a fake that keeps an
 /// in-memory table and an action log.
 protocol Mounter: Sendable {
-    /// Mounts a filesystem from a device. `options` never contain secrets.
-    func mount(source: String, target: String, fsType: String, options: [String]) async throws
-    /// Bind-mounts `source` (a directory or a device node) onto `target`, read-only when asked.
-    func bind(source: String, target: String, readOnly: Bool) async throws
-    /// Changes the options of an existing mount (e.g. `rw` after a recovery).
-    func remount(target: String, options: [String]) async throws
+    /// Mounts a filesystem from a device onto the opened mount point. `options` never contain secrets.
+    func mount(source: String, target: MountTarget, fsType: String, options: [String]) async throws
+    /// Bind-mounts an opened object (a directory or a device node) onto `target`, read-only when asked.
+    func bind(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws
+    /// Changes the options of the mount at `target` (e.g. `rw` after a recovery).
+    func remount(target: MountTarget, options: [String]) async throws
     /// Unmounts the topmost mount at `target`; `lazy` detaches it even while busy or broken.
-    func unmount(target: String, lazy: Bool) async throws
+    func unmount(target: MountTarget, lazy: Bool) async throws
     /// The current mount table of this process's mount namespace.
     func table() throws -> MountTable
 }
@@ -29,6 +29,8 @@ struct MountError: Error, CSIErrorMappable, CustomStringConvertible {
     var operation: String
     var target: String
     var detail: String
+    /// For `timedOut`: the call goes on in the background; this ends when it has really returned.
+    var stillRunning: Deadline.Completion? = nil
 
     var description: String {
         switch kind {
@@ -40,7 +42,7 @@ struct MountError: Error, CSIErrorMappable, CustomStringConvertible {
     var csiError: CSIError {
         switch kind {
         case .timedOut: .deadlineExceeded(description)
-        case .busy: .failedPrecondition(description)
+        case .busy: .unavailable(description)
         case .failed, .notMounted: .internal(description)
         }
     }

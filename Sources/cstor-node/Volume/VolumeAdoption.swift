@@ -7,13 +7,13 @@ import Foundation
 ///
 /// A staging mount is recognised by kubelet's layout (`<kubelet>/plugins/kubernetes.io/csi/
 /// <driver>/<hash>/globalmount`, or the older `.../csi/pv/<pv>/globalmount`) and by its device:
-/// an iSCSI LUN whose by-path link names a cStor IQN, `iqn.2016-09.com.openebs.cstor:<pv>`.
+/// an iSCSI LUN whose session (in sysfs) is to a cStor IQN, `iqn.2016-09.com.openebs.cstor:<pv>`.
 /// Publish binds are the mounts of the same filesystem under `<kubelet>/pods/*/volumes/
 /// kubernetes.io~csi/<pv>/mount`.
 struct VolumeAdoption {
     let kubeletDirectory: String
     let driverName: String
-    var byPathDirectory = "/dev/disk/by-path"
+    var sysfs = ISCSISysfs()
     /// Resolves a device node to the device it is (a seam for tests).
     var deviceNumber: (String) -> String? = BlockDevice.number(of:)
 
@@ -26,7 +26,7 @@ struct VolumeAdoption {
             let inside = mount.mountPoint.dropFirst(csiRoot.count)
             guard inside.hasPrefix(driverName + "/") || inside.hasPrefix("pv/"),
                 mount.source.hasPrefix("/"),
-                case .iscsi(let target)? = AttachmentDiscovery.target(of: mount.source, byPathDirectory: byPathDirectory),
+                case .iscsi(let target)? = AttachmentDiscovery.target(of: mount.source, sysfs: sysfs),
                 target.iqn.hasPrefix(Self.cstorIQNPrefix)
             else { continue }
             let volumeID = String(target.iqn.dropFirst(Self.cstorIQNPrefix.count))

@@ -17,6 +17,12 @@ enum VolumeInspection {
         if let number = BlockDevice.number(of: device), mount.device != number {
             return "\(record.stagingPath) is mounted from \(mount.source), not from the volume's device \(device)"
         }
+        if let recorded = record.identity?.diskseq, let number = record.identity?.number,
+            let text = try? KernelFile.read("/sys/dev/block/\(number)/diskseq"),
+            let now = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), now != recorded
+        {
+            return "the device number \(number) of the volume now belongs to another disk (diskseq \(now), not \(recorded))"
+        }
         if mount.isReadOnly && !record.access.mode.isReadOnly && !record.mountOptions.contains("ro") {
             return "the filesystem at \(record.stagingPath) is read-only: an I/O error or a lost target made the kernel remount it"
         }

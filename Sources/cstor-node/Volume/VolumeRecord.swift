@@ -14,6 +14,9 @@ struct VolumeRecord: Codable, Sendable, Equatable {
         case formatting
         /// Attached (and, for mount volumes, mounted at the staging path).
         case staged
+        /// NodeUnstageVolume began taking it apart (and may have stopped because something still
+        /// holds the device): nobody repairs or publishes it; a NodeStageVolume stages it again.
+        case unstaging
     }
 
     struct Publication: Codable, Sendable, Equatable {
@@ -29,6 +32,8 @@ struct VolumeRecord: Codable, Sendable, Equatable {
     var device: String?
     /// Its "major:minor", kept because a stale mount still names it after the node is gone.
     var deviceNumber: String?
+    /// What the device is (LUN identity, disk instance), checked before every write to it.
+    var identity: DeviceIdentity?
     /// The mount options of the staging mount (without secrets), reused by the recovery.
     var mountOptions: [String]
     /// ext4's error count when the filesystem was last mounted; more errors later is a fault.
@@ -44,6 +49,7 @@ struct VolumeRecord: Codable, Sendable, Equatable {
         self.phase = .attaching
         self.device = nil
         self.deviceNumber = nil
+        self.identity = nil
         self.mountOptions = []
         self.publications = [:]
         self.updatedAt = Date()
@@ -67,8 +73,31 @@ struct VolumeRecordStore: Sendable {
 
     var unreadable: [String] { storage.unreadable }
 
+    /// The record of a volume, nil when there is none. A record file that exists but cannot be
+    /// read is not "no record": the volume's state is unknown (staged? published? where from?),
+    /// so every RPC for it is refused, naming the file, until an operator repairs or removes it.
     func load(_ volumeID: String) throws -> VolumeRecord? {
-        storage.load(volumeID)
+        if let file = unreadableFile(of: volumeID) {
+            throw CSIError.failedPrecondition(
+                "the state record \(file) of volume \(volumeID) cannot be read, so this node does not know what it did with the volume (staged, published, from which device); it will not touch the volume until an operator repairs the file or, after checking that nothing of the volume is mounted or attached on this node, removes it")
+        }
+        return storage.load(volumeID)
+    }
+
+    /// Volumes whose record file cannot be read: nothing may be recorded over them.
+    var unreadableVolumeIDs: Set<String> {
+        Set(storage.unreadable.compactMap { file in
+            let name = (file as NSString).lastPathComponent
+            return name.hasSuffix(".json") ? FileNameEncoding.decode(String(name.dropLast(".json".count))) : nil
+        })
+    }
+
+    /// The unreadable record file of this volume, if there is one.
+    func unreadableFile(of volumeID: String) -> String? {
+        storage.unreadable.first { file in
+            let name = (file as NSString).lastPathComponent
+            return name.hasSuffix(".json") && FileNameEncoding.decode(String(name.dropLast(".json".count))) == volumeID
+        }
     }
 
     func save(_ record: VolumeRecord) throws {
