@@ -1,5 +1,6 @@
 import CStorCore
 import Foundation
+import Synchronization
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 
@@ -17,6 +18,8 @@ public final class NodeHarness: @unchecked Sendable {
     public let socketPath: String
     public private(set) var process: PluginProcess?
     public let extraArguments: [String]
+    /// Extra environment of the node process (e.g. a PATH without one of the tools).
+    public var environment: [String: String] = [:]
 
     public init(extraArguments: [String] = []) throws {
         directory = try TemporaryDirectory(prefix: "node")
@@ -40,7 +43,7 @@ public final class NodeHarness: @unchecked Sendable {
     @discardableResult
     public func start() async throws -> PluginProcess {
         let process = try await PluginProcess.start(
-            "cstor-node", socketPath: socketPath, arguments: arguments, logDirectory: directory.url)
+            "cstor-node", socketPath: socketPath, arguments: arguments, logDirectory: directory.url, environment: environment)
         self.process = process
         return process
     }
@@ -74,6 +77,8 @@ public final class NodeHarness: @unchecked Sendable {
         "\(kubeletDirectory)/plugins/kubernetes.io/csi/volumeDevices/publish/\(volumeID)/\(pod)"
     }
 
+    let holders = Mutex<[HolderProcess]>([])
+
     public func node<T: Sendable>(_ body: (Csi_V1_Node.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
         try await withCSIClient(socket: socketPath) { client in try await body(Csi_V1_Node.Client(wrapping: client)) }
     }
@@ -104,10 +109,67 @@ public final class NodeHarness: @unchecked Sendable {
         (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/volumes"))?.filter { $0.hasSuffix(".json") } ?? []
     }
 
+    /// A PATH for the node with every program it needs except `missing`: what a node image
+    /// lacking a tool looks like.
+    public func pathWithout(_ missing: Set<String>) throws -> String {
+        let bin = directory.file("bin-without-\(missing.sorted().joined(separator: "-"))")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for program in ["mkfs.ext4", "mkfs.xfs", "e2fsck", "resize2fs", "xfs_growfs", "losetup", "blkid"] where !missing.contains(program) {
+            for directory in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(program)") {
+                try? FileManager.default.createSymbolicLink(atPath: "\(bin)/\(program)", withDestinationPath: "\(directory)/\(program)")
+                break
+            }
+        }
+        return bin
+    }
+
+    /// Starts a process that keeps `file` open (and its working directory in the file's
+    /// directory), in a private mount namespace of its own when `privateNamespace` is true: what a
+    /// pod's container does with a volume. `stop()` it to let go.
+    public func startHolder(keepingOpen file: String, privateNamespace: Bool) throws -> HolderProcess {
+        let holder = try HolderProcess(file: file, privateNamespace: privateNamespace, keep: directory.path)
+        holders.withLock { $0.append(holder) }
+        return holder
+    }
+
     public func tearDown() async {
+        holders.withLock { $0.forEach { $0.stop() } }
         _ = try? await process?.stop(signal: SIGKILL)
         for mount in mountsBelowDirectory() { umount2(mount, Int32(MNT_DETACH)) }
         for device in loopDevicesInUse() { _ = try? Shell.run("losetup", ["--detach", device]) }
+    }
+}
+
+/// A process holding a file open, like a pod's container holding a file of its volume.
+public final class HolderProcess: @unchecked Sendable {
+    public let process: Process
+
+    /// `keep`: in a private namespace, the copies of every other test's mounts below /tmp are
+    /// detached (in that namespace only), so that this holder holds its own volume and nothing of
+    /// tests running beside it.
+    init(file: String, privateNamespace: Bool, keep: String) throws {
+        let detachOthers = #"awk '{print $5}' /proc/self/mountinfo | grep '^/tmp/' | grep -v "^$1" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done; "#
+        let script = (privateNamespace ? detachOthers : "") + #"cd "$(dirname "$0")" && exec 3<"$0" && echo ready && exec sleep 600"#
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = (privateNamespace ? ["unshare", "--mount", "--propagation", "private"] : []) + ["sh", "-c", script, file, keep]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        self.process = process
+        // Wait until the file is open: "ready" on stdout.
+        let line = pipe.fileHandleForReading.readData(ofLength: 6)
+        guard String(decoding: line, as: UTF8.self).hasPrefix("ready") else {
+            process.terminate()
+            throw TestFailure("the holder of \(file) did not start")
+        }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    public func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }
 
@@ -153,4 +215,78 @@ public func withNodeHarness(
         throw TestFailure("\(error)\n--- node log ---\n\(log.suffix(6000))")
     }
     await harness.tearDown()
+}
+
+/// The node RPCs the way kubelet calls them, for tests.
+extension NodeHarness {
+    public func stage(
+        _ volumeID: String, context: [String: String], capability: Csi_V1_VolumeCapability = .mount(),
+        stagingPath: String? = nil
+    ) async throws {
+        _ = try await node {
+            try await $0.nodeStageVolume(
+                .with {
+                    $0.volumeID = volumeID
+                    $0.stagingTargetPath = stagingPath ?? self.stagingPath(volumeID)
+                    $0.publishContext = context
+                    $0.volumeCapability = capability
+                })
+        }
+    }
+
+    public func unstage(_ volumeID: String, stagingPath: String? = nil) async throws {
+        _ = try await node {
+            try await $0.nodeUnstageVolume(
+                .with {
+                    $0.volumeID = volumeID
+                    $0.stagingTargetPath = stagingPath ?? self.stagingPath(volumeID)
+                })
+        }
+    }
+
+    public func publish(
+        _ volumeID: String, target: String, capability: Csi_V1_VolumeCapability = .mount(), readOnly: Bool = false,
+        stagingPath: String? = nil
+    ) async throws {
+        _ = try await node {
+            try await $0.nodePublishVolume(
+                .with {
+                    $0.volumeID = volumeID
+                    $0.stagingTargetPath = stagingPath ?? self.stagingPath(volumeID)
+                    $0.targetPath = target
+                    $0.volumeCapability = capability
+                    $0.readonly = readOnly
+                })
+        }
+    }
+
+    public func unpublish(_ volumeID: String, target: String) async throws {
+        _ = try await node {
+            try await $0.nodeUnpublishVolume(
+                .with {
+                    $0.volumeID = volumeID
+                    $0.targetPath = target
+                })
+        }
+    }
+
+    /// The loop devices attached from `file`.
+    public func loopDevices(backing file: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/block")) ?? []
+        return names.filter { $0.hasPrefix("loop") }.sorted().compactMap { name in
+            guard let backing = try? KernelFile.read("/sys/block/\(name)/loop/backing_file") else { return nil }
+            return backing.trimmingCharacters(in: .newlines) == file ? "/dev/\(name)" : nil
+        }
+    }
+
+    /// Whether anything is mounted at `path` (this namespace).
+    public func isMounted(_ path: String) -> Bool {
+        let table = (try? KernelFile.read("/proc/self/mountinfo")) ?? ""
+        return table.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == path }
+    }
+
+    /// md5 of a file (to prove it was not written).
+    public func checksum(_ file: String) throws -> String {
+        try Shell.check("md5sum", [file]).split(separator: " ").first.map(String.init) ?? ""
+    }
 }
