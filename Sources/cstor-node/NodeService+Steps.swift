@@ -13,7 +13,7 @@ extension NodeService {
     func startOrResumeStaging(
         _ volumeID: String, stagingPath: String, target: AttachTarget, access: VolumeAccess
     ) throws -> VolumeRecord {
-        if let other = records.all().first(where: { $0.volumeID != volumeID && $0.target == target }) {
+        if let other = records.all().first(where: { $0.volumeID != volumeID && $0.target.isSameDevice(as: target) }) {
             throw CSIError.failedPrecondition(
                 "the publish_context of volume \(volumeID) names \(target), which volume \(other.volumeID) is staged from on this node; two volumes never share a device: check both volumes' publish_context (ControllerPublishVolume)")
         }
@@ -367,7 +367,7 @@ extension NodeService {
                         "the device \(device) of volume \(volumeID) is not detached: it is still in use: \(users.summary). Nothing was logged out or detached; release the device (stop the pod or process, unmount it) and NodeUnstageVolume finishes on its next call")
                 }
             }
-            let sharing = records.all().filter { $0.volumeID != volumeID && $0.target.attachmentKey == target.attachmentKey }
+            let sharing = records.all().filter { $0.volumeID != volumeID && $0.target.sharesAttachment(with: target) }
             guard sharing.isEmpty else {
                 log(volumeID).notice(
                     "the attachment stays: other volumes staged on this node use it",

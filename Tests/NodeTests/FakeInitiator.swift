@@ -233,10 +233,15 @@ final class FakeInitiator: ProcessRunner, Sendable {
         try write(session + "/iscsi_session/session\(id)/recovery_tmo", "120")
         try link(session + "/iscsi_session/session\(id)/device", to: "../../../session\(id)")
         try link("\(root)/class/iscsi_session/session\(id)", to: session + "/iscsi_session/session\(id)")
+        // The record's address as given (a hostname stays a hostname), and the address connected to.
         let connection = session + "/connection\(id):0/iscsi_connection/connection\(id):0"
         try make(connection)
-        try write(connection + "/persistent_address", address)
+        var given = String(portal[..<(portal.lastIndex(of: ":") ?? portal.endIndex)])
+        if given.hasPrefix("[") { given = String(given.dropFirst().dropLast()) }
+        try write(connection + "/persistent_address", ISCSISessionRule.normalizedAddress(given) ?? given)
         try write(connection + "/persistent_port", port)
+        try write(connection + "/address", address)
+        try write(connection + "/port", port)
         try link("\(root)/class/iscsi_connection/connection\(id):0", to: connection)
         state.withLock { $0.sessions[id] = Session(id: id, iqn: iqn, address: address, port: port, disks: [:]) }
         try rescan(id)

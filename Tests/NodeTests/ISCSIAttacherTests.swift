@@ -362,4 +362,19 @@ struct ISCSISessionRuleTests {
         #expect(Self.kind(verdict) == expected)
         #expect(Self.kind(ISCSISessionRule.judge(nil, lun: 1) { _ in [] }) == .absent)
     }
+
+    @Test("Two spellings of one portal (a hostname and its address, two forms of an IPv6 address) are one session; another IQN or port is not")
+    func sameSession() {
+        let resolve: (String) -> [String] = { $0 == "target.example" ? ["10.0.0.5"] : [] }
+        let iqn = "iqn.2016-09.com.openebs.cstor:shared"
+        func target(_ portal: String, lun: Int = 1) -> ISCSITarget { ISCSITarget(iqn: iqn, portal: portal, lun: lun) }
+        #expect(ISCSISessionRule.sameSession(target("target.example:3260"), target("10.0.0.5:3260", lun: 2), resolve: resolve))
+        #expect(ISCSISessionRule.sameSession(target("[fd00::5]:3260"), target("[fd00:0:0::5]:3260"), resolve: resolve))
+        #expect(!ISCSISessionRule.sameSession(target("10.0.0.5:3260"), target("10.0.0.5:3261"), resolve: resolve))
+        #expect(!ISCSISessionRule.sameSession(
+            target("10.0.0.5:3260"), ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:other", portal: "10.0.0.5:3260", lun: 1),
+            resolve: resolve))
+        #expect(AttachTarget.iscsi(target("target.example:3260")).isSameDevice(as: .iscsi(target("10.0.0.5:3260")), resolve: resolve))
+        #expect(!AttachTarget.iscsi(target("target.example:3260")).isSameDevice(as: .iscsi(target("10.0.0.5:3260", lun: 2)), resolve: resolve))
+    }
 }

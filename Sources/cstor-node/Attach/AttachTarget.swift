@@ -20,12 +20,28 @@ enum AttachTarget: Sendable, Equatable, Codable, CustomStringConvertible {
         }
     }
 
-    /// What attaching it sets up on this host and detaching it takes down: an iSCSI session
-    /// (shared by every LUN of the target), or a loop device's backing file.
+    /// What attach and detach decisions are serialized on: an iSCSI target (every LUN of it
+    /// shares a session), or a loop device's backing file.
     var attachmentKey: String {
         switch self {
-        case .iscsi(let target): "iscsi \(target.iqn) at \(target.portal)"
+        case .iscsi(let target): "iscsi \(target.iqn)"
         case .loop(let file): "loop \(file)"
+        }
+    }
+
+    /// Whether both name the same device: the same LUN through the same session, or the same file.
+    func isSameDevice(as other: AttachTarget, resolve: (String) -> [String] = ISCSISessionRule.resolveHost) -> Bool {
+        if case .iscsi(let a) = self, case .iscsi(let b) = other, a.lun != b.lun { return false }
+        return sharesAttachment(with: other, resolve: resolve)
+    }
+
+    /// Whether detaching `self` would take down what `other` uses: the same iSCSI session, or the
+    /// same backing file.
+    func sharesAttachment(with other: AttachTarget, resolve: (String) -> [String] = ISCSISessionRule.resolveHost) -> Bool {
+        switch (self, other) {
+        case (.iscsi(let a), .iscsi(let b)): ISCSISessionRule.sameSession(a, b, resolve: resolve)
+        case (.loop(let a), .loop(let b)): a == b
+        default: false
         }
     }
 

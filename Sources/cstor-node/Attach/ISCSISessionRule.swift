@@ -61,16 +61,32 @@ enum ISCSISessionRule {
     }
 
     /// Whether an iSCSI session's connection is to the portal `portal` (host:port, hostname or
-    /// address). `resolve` turns a hostname into the addresses it names.
+    /// address). The kernel shows the record's address (a hostname may stay a hostname) and the
+    /// address connected to; `resolve` turns a hostname into the addresses it names.
     static func matches(
         _ session: ISCSISysfs.Session, target: ISCSITarget, resolve: (String) -> [String]
     ) -> Bool {
         guard session.targetName == target.iqn else { return false }
         let (host, port) = target.hostAndPort
         guard session.port.isEmpty || session.port == port else { return false }
-        guard let sessionAddress = normalizedAddress(session.address) else { return false }
-        if let address = normalizedAddress(host) { return address == sessionAddress }
-        return resolve(host).compactMap(normalizedAddress).contains(sessionAddress)
+        let shown = [session.address, session.currentAddress].filter { !$0.isEmpty }
+        if shown.contains(where: { $0.lowercased() == host.lowercased() }) { return true }
+        return !addresses(Set(shown), resolve: resolve).isDisjoint(with: addresses([host], resolve: resolve))
+    }
+
+    /// Whether two targets are reached through the same session: the same IQN at the same portal
+    /// (in any spelling of its address, or a hostname that resolves to it).
+    static func sameSession(_ a: ISCSITarget, _ b: ISCSITarget, resolve: (String) -> [String]) -> Bool {
+        guard a.iqn == b.iqn else { return false }
+        if a.portal.lowercased() == b.portal.lowercased() { return true }
+        let (hostA, portA) = a.hostAndPort
+        let (hostB, portB) = b.hostAndPort
+        return portA == portB && !addresses([hostA], resolve: resolve).isDisjoint(with: addresses([hostB], resolve: resolve))
+    }
+
+    /// Canonical addresses of hosts given as addresses or hostnames.
+    private static func addresses(_ hosts: Set<String>, resolve: (String) -> [String]) -> Set<String> {
+        Set(hosts.flatMap { host in normalizedAddress(host).map { [$0] } ?? resolve(host).compactMap(normalizedAddress) })
     }
 
     /// An IP address in canonical form (IPv6 compressed, IPv4-mapped kept apart), nil for a name.

@@ -12,9 +12,12 @@ struct ISCSISysfs: Sendable {
     struct Session: Sendable, Equatable {
         var id: Int
         var targetName: String
-        /// The connection's address and port as the kernel reports them (IPv6 without brackets).
+        /// The connection's address and port as the kernel reports them (IPv6 without brackets):
+        /// the persistent address (what the node record names, possibly a hostname), and the
+        /// address actually connected to.
         var address: String
         var port: String
+        var currentAddress: String = ""
         /// LOGGED_IN, FAILED or FREE (the kernel's iscsi_session state).
         var state: String
         /// node.session.timeo.replacement_timeout as the kernel applies it, in seconds.
@@ -58,16 +61,19 @@ struct ISCSISysfs: Sendable {
         let connections = ((try? FileManager.default.contentsOfDirectory(atPath: device)) ?? [])
             .filter { $0.hasPrefix("connection\(id):") }.sorted()
         var address = ""
+        var current = ""
         var port = ""
         for connection in connections {
             let attributes = "\(root)/class/iscsi_connection/\(connection)"
-            address = read(attributes + "/persistent_address") ?? read(attributes + "/address") ?? ""
+            current = read(attributes + "/address") ?? ""
+            address = read(attributes + "/persistent_address") ?? current
             port = read(attributes + "/persistent_port") ?? read(attributes + "/port") ?? ""
             if !address.isEmpty { break }
         }
         return Session(
-            id: id, targetName: targetName, address: address, port: port, state: read(base + "/state") ?? "unknown",
-            recoveryTimeout: read(base + "/recovery_tmo").flatMap { Int($0) }, disks: disks(sessionDevice: device))
+            id: id, targetName: targetName, address: address, port: port, currentAddress: current,
+            state: read(base + "/state") ?? "unknown", recoveryTimeout: read(base + "/recovery_tmo").flatMap { Int($0) },
+            disks: disks(sessionDevice: device))
     }
 
     /// The LUNs under the session's SCSI target(s): device/target*/H:C:T:L.
