@@ -49,6 +49,17 @@ pid_of() { cat "$STATE/$1.pid" 2>/dev/null; }
 tgtadm_() { tgtadm --lld iscsi "$@"; }
 iqn_of() { echo "$IQN_PREFIX:$1"; }
 
+# The target registry: $STATE/targets/NAME holds the target's tid on its first line, then one line
+# per LUN: "LUN FILE SCSI_ID". A LUN's SCSI id (tgtd's scsi_id, from which VPD page 0x83 and so the
+# kernel's WWID are made) is unique per backing file, as a real cStor target's is per volume.
+target_luns() {   # NAME -> "LUN FILE SCSI_ID" lines
+  local name=$1
+  if [ "$(wc -l < "$STATE/targets/$name")" -gt 1 ]; then tail -n +2 "$STATE/targets/$name"
+  else echo "$LUN $STATE/luns/$name.img $(scsi_id_of "$STATE/luns/$name.img")"; fi
+}
+scsi_id_of() { printf %s "$1" | md5sum | cut -c1-16; }
+target_names() { local f; for f in "$STATE"/targets/*; do [ -e "$f" ] && basename "$f"; done; }
+
 # tgtd_start [LATE]: starts tgtd and defines the registered targets again; with LATE, only LATE
 # seconds after tgtd listens (a target process that is back before its LUN: logins fail meanwhile).
 tgtd_start() {
@@ -56,8 +67,8 @@ tgtd_start() {
   echo $! > "$STATE/tgtd.pid"
   wait_for 30 tgtadm_ --op show --mode sys || return 1
   [ -n "${1:-}" ] && sleep "$1"
-  local f
-  for f in "$STATE"/targets/*; do [ -e "$f" ] && { target_define "$(basename "$f")" || return 1; }; done
+  local name
+  for name in $(target_names); do target_define "$name" || return 1; done
   return 0
 }
 
@@ -69,43 +80,63 @@ tgtd_kill() {
 
 tgtd_alive() { alive "$(pid_of tgtd)"; }
 
-# A target per volume: tid from the registry, LUN 1 backed by a sparse file on tmpfs.
+# A target per volume: tid from the registry, its LUNs backed by sparse files on tmpfs.
 target_define() {
-  local name=$1 tid; tid=$(cat "$STATE/targets/$name")
-  tgtadm_ --op new --mode target --tid "$tid" -T "$(iqn_of "$name")" &&
-  tgtadm_ --op new --mode logicalunit --tid "$tid" --lun "$LUN" -b "$STATE/luns/$name.img" &&
+  local name=$1 tid lun file id; tid=$(head -n1 "$STATE/targets/$name")
+  tgtadm_ --op new --mode target --tid "$tid" -T "$(iqn_of "$name")" || return 1
+  while read -r lun file id; do
+    tgtadm_ --op new --mode logicalunit --tid "$tid" --lun "$lun" -b "$file" &&
+    tgtadm_ --op update --mode logicalunit --tid "$tid" --lun "$lun" --params "scsi_id=$id,scsi_sn=$id" || return 1
+  done < <(target_luns "$name")
   tgtadm_ --op bind --mode target --tid "$tid" -I ALL
 }
 
-target_create() {   # NAME SIZE
-  local name=$1 size=$2 tid
+target_create() {   # NAME SIZE [LUN...]: one LUN ($LUN) by default, else the LUNs given, each SIZE
+  local name=$1 size=$2 tid lun; shift 2
   tid=$(( $(cat "$STATE/next-tid" 2>/dev/null || echo 1) ))
   echo $(( tid + 1 )) > "$STATE/next-tid"
   mkdir -p "$STATE/targets" "$STATE/luns"
-  truncate -s "$size" "$STATE/luns/$name.img"
   echo "$tid" > "$STATE/targets/$name"
+  if [ $# -eq 0 ]; then
+    truncate -s "$size" "$STATE/luns/$name.img"
+  else
+    for lun in "$@"; do
+      truncate -s "$size" "$STATE/luns/$name-$lun.img"
+      echo "$lun $STATE/luns/$name-$lun.img $(scsi_id_of "$STATE/luns/$name-$lun.img")" >> "$STATE/targets/$name"
+    done
+  fi
   target_define "$name"
+}
+
+# target_replace_lun NAME FILE: the target's (only) LUN is backed by FILE from now on, with FILE's
+# SCSI id: another disk behind the same IQN, portal and LUN (when tgtd defines the target again).
+target_replace_lun() {
+  local name=$1 file=$2 tid; tid=$(head -n1 "$STATE/targets/$name")
+  printf '%s\n%s %s %s\n' "$tid" "$LUN" "$file" "$(scsi_id_of "$file")" > "$STATE/targets/$name"
 }
 
 # Grows the backing file and re-creates the LUN (tgtd reads the size only when a LUN is created).
 # tgtd refuses to delete a LUN with commands in flight ("this logical unit is still active"; a
 # freshly made ext4 keeps writing its inode tables for a while), so the delete is retried.
 target_grow() {   # NAME SIZE
-  local name=$1 size=$2 tid; tid=$(cat "$STATE/targets/$name")
-  truncate -s "$size" "$STATE/luns/$name.img" &&
+  local name=$1 size=$2 tid file id; tid=$(head -n1 "$STATE/targets/$name")
+  read -r _ file id < <(target_luns "$name")
+  truncate -s "$size" "$file" &&
   wait_for 30 tgtadm_ --op delete --mode logicalunit --tid "$tid" --lun "$LUN" &&
-  tgtadm_ --op new --mode logicalunit --tid "$tid" --lun "$LUN" -b "$STATE/luns/$name.img"
+  tgtadm_ --op new --mode logicalunit --tid "$tid" --lun "$LUN" -b "$file" &&
+  tgtadm_ --op update --mode logicalunit --tid "$tid" --lun "$LUN" --params "scsi_id=$id,scsi_sn=$id"
 }
 
 target_remove() {  # NAME
-  local name=$1 tid; tid=$(cat "$STATE/targets/$name" 2>/dev/null) || return 0
+  local name=$1 tid file; tid=$(head -n1 "$STATE/targets/$name" 2>/dev/null) || return 0
   tgtd_alive && tgtadm_ --op delete --mode target --tid "$tid" --force
-  rm -f "$STATE/targets/$name" "$STATE/luns/$name.img"
+  while read -r _ file _; do rm -f "$file"; done < <(target_luns "$name")
+  rm -f "$STATE/targets/$name"
 }
 
 # target_lun_mb NAME -> the LUN's size as tgtd reports it (MB, 10^6 bytes, rounded)
 target_lun_mb() {
-  local tid; tid=$(cat "$STATE/targets/$1")
+  local tid; tid=$(head -n1 "$STATE/targets/$1")
   tgtadm_ --op show --mode target | awk -v t="Target $tid:" -v l="LUN: $LUN" '
     index($0, t) == 1 { in_t = 1; next } /^Target / { in_t = 0 }
     in_t && index($0, l) { in_l = 1 } in_t && in_l && /Size:/ { print $2; exit }'
@@ -113,11 +144,24 @@ target_lun_mb() {
 mb() { echo $(( ($1 + 500000) / 1000000 )); }
 
 # ------------------------------------------------------------- initiator side (open-iscsi, udev)
-bypath_of() { echo "/dev/disk/by-path/ip-$PORTAL-iscsi-$(iqn_of "$1")-lun-$LUN"; }
+# bypath_of TARGET [LUN]: udev's link; LUNs from 256 on are named in SAM's 8-byte hex form.
+bypath_of() {
+  local lun=${2:-$LUN} name
+  if [ "$lun" -lt 256 ]; then name=$lun; else name=$(printf '0x%04x000000000000' $(( 0x4000 | lun ))); fi
+  echo "/dev/disk/by-path/ip-$PORTAL-iscsi-$(iqn_of "$1")-lun-$name"
+}
+# session_id IQN -> the sid of the session to IQN (empty when none)
+session_id() { iscsiadm -m session 2>/dev/null | awk -v q="$1" '$4 == q { gsub(/[][]/, "", $2); print $2 }'; }
+# disk_of IQN LUN -> the disk (sdX) of a LUN of the session to IQN, from sysfs
+disk_of() {
+  local sid; sid=$(session_id "$1"); [ -n "$sid" ] || return 1
+  local lun=$2; [ "$lun" -ge 256 ] && lun=$(( 0x4000 | lun ))
+  ls /sys/class/iscsi_session/session"$sid"/device/target*/*:*:*:"$lun"/block 2>/dev/null | head -n1
+}
 session_count() { iscsiadm -m session 2>/dev/null | awk -v q="$1" '$4 == q' | wc -l; }
 record_count() { iscsiadm -m node 2>/dev/null | awk -v q="$1" '$2 == q' | wc -l; }
 record_value() {  # IQN KEY
-  iscsiadm -m node -T "$1" -p "$PORTAL" 2>/dev/null | awk -v k="$2" '$1 == k { print $3 }'
+  iscsiadm -m node -T "$1" -p "${VOL_PORTAL:-$PORTAL}" 2>/dev/null | awk -v k="$2" '$1 == k { print $3 }'
 }
 discovery_records() { iscsiadm -m discoverydb 2>/dev/null | grep -v 'No discovery' || true; }
 devnum() { stat -L -c '%t %T' "$1" 2>/dev/null | { read -r a b && printf '%d:%d\n' "0x$a" "0x$b"; }; }
@@ -212,9 +256,11 @@ csi_ok() {
 }
 
 # ------------------------------------------------------------------- a test volume, kubelet-style
-# vol_init NAME SIZE [block]: a target for the volume and the paths kubelet would pass.
-vol_init() {
-  VOL=$1; IQN=$(iqn_of "$1"); BYPATH=$(bypath_of "$1"); MODE=${3:-mount}
+# vol_use NAME TARGET LUN [block] [PORTAL]: the paths kubelet would pass for volume NAME, a LUN of
+# the target TARGET (which must exist), and the publish_context the controller would send.
+vol_use() {
+  VOL=$1; IQN=$(iqn_of "$2"); VOL_LUN=$3; MODE=${4:-mount}; VOL_PORTAL=${5:-$PORTAL}
+  BYPATH=$(bypath_of "$2" "$VOL_LUN")
   local pod; pod=$(cat /proc/sys/kernel/random/uuid)
   if [ "$MODE" = block ]; then
     STAGING=$KUBELET/plugins/kubernetes.io/csi/volumeDevices/staging/$VOL
@@ -226,9 +272,45 @@ vol_init() {
     VOLARGS=()
   fi
   mkdir -p "$STAGING" "$(dirname "$TARGET")"     # kubelet makes these; the node makes TARGET itself
-  PCTX=(--publish-context transport=iscsi --publish-context "iqn=$IQN" --publish-context "portal=$PORTAL"
-        --publish-context "lun=$LUN")
+  PCTX=(--publish-context transport=iscsi --publish-context "iqn=$IQN" --publish-context "portal=$VOL_PORTAL"
+        --publish-context "lun=$VOL_LUN")
+}
+
+# vol_init NAME SIZE [block]: a target of its own for the volume (LUN $LUN), and its paths.
+vol_init() {
+  vol_use "$1" "$1" "$LUN" "${3:-mount}"
   target_create "$VOL" "$2" || fail "target" "tgtadm could not create the target for $VOL"
+}
+
+# vol_save / vol_load NAME: keep and restore the variables of one volume (scenarios with several).
+vol_save() {   # plain assignments, so that vol_load (a function) sets globals
+  declare -p VOL IQN VOL_LUN MODE VOL_PORTAL BYPATH STAGING TARGET VOLARGS PCTX | sed 's/^declare -[^ ]* //' > "$STATE/vol-$VOL"
+}
+vol_load() { . "$STATE/vol-$1"; }
+
+# node_restart_with FLAG VALUE: cstor-node again with one flag changed (until node_args_init).
+node_restart_with() {
+  local flag=$1 value=$2 args i
+  mapfile -t args < "$STATE/node.args"
+  for i in "${!args[@]}"; do [ "${args[$i]}" = "$flag" ] && args[$((i + 1))]=$value; done
+  printf '%s\n' "${args[@]}" > "$STATE/node.args"
+  node_stop TERM && node_start
+}
+
+# A holder of a file, as a pod's container holds its volume: in a private mount namespace of its own
+# (unshare), or in the node's own (its working directory and an open file inside the mount).
+holder_start() {   # FILE private|shared
+  local ns=()
+  [ "$2" = private ] && ns=(unshare --mount --propagation private)
+  setsid "${ns[@]}" sh -c 'cd "$(dirname "$0")" && exec 3<"$0" && echo ready > "$1" && exec sleep 600' \
+    "$1" "$STATE/holder.ready" < /dev/null > /dev/null 2>&1 &
+  echo $! > "$STATE/holder.pid"
+  wait_for 20 test -s "$STATE/holder.ready"
+}
+holder_stop() {
+  local pid; pid=$(pid_of holder); rm -f "$STATE/holder.ready"
+  alive "$pid" && kill -KILL "$pid"
+  wait_for 15 eval '! alive '"$pid"
 }
 
 stage()     { csi node stage --volume-id "$VOL" --staging-path "$STAGING" "$@" "${PCTX[@]}"; }
@@ -251,6 +333,8 @@ expect_attached() {   # CHECK: one session, a manual node record, the by-path li
     [ "$rt" = "$E2E_REPLACEMENT_TIMEOUT" ] ||
       fail "$1" "node record has replacement_timeout=$rt, wanted $E2E_REPLACEMENT_TIMEOUT"
   fi
+  # udev names the link after the connection's address: a hostname portal may show either way.
+  [ -b "$BYPATH" ] || BYPATH=$(ls -d /dev/disk/by-path/ip-*-iscsi-"$IQN"-lun-"${BYPATH##*-lun-}" 2>/dev/null | head -n1)
   [ -b "$BYPATH" ] || fail "$1" "no block device at $BYPATH"
   [ -z "$(discovery_records)" ] || fail "$1" "SendTargets discovery records exist: $(discovery_records | tr '\n' ' ')"
 }

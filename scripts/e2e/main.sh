@@ -48,6 +48,7 @@ setup() {
 
   t0=$(now)
   node_args_init
+  cp "$STATE/node.args" "$STATE/node.args.orig"
   node_start || fail cstor-node "cstor-node does not answer csictl identity probe within 60 s (see out/node.log)"
   pass cstor-node "serving $ENDPOINT, ready in $(since "$t0")s"
 }
@@ -62,8 +63,13 @@ reset_guest() {
     timeout 60 iscsiadm -m node --logoutall=all
   fi
   if [ -n "$(iscsiadm -m node 2>/dev/null)" ]; then left+=("node records"); timeout 30 iscsiadm -m node -o delete; fi
-  for m in "$STATE"/targets/*; do [ -e "$m" ] && target_remove "$(basename "$m")"; done
+  for m in $(target_names); do target_remove "$m"; done
   rm -rf "$KUBELET/pods" "$KUBELET/plugins/kubernetes.io"
+  if ! cmp -s "$STATE/node.args" "$STATE/node.args.orig"; then
+    left+=("cstor-node flags"); cp "$STATE/node.args.orig" "$STATE/node.args"; node_stop TERM
+  fi
+  [ -e "$STATE/holder.pid" ] && { holder_stop; rm -f "$STATE/holder.pid"; }
+  [ -e "$STATE/writer.pid" ] && { kill -KILL "$(pid_of writer)" 2>/dev/null; rm -f "$STATE/writer.pid"; }
   node_alive || { left+=("cstor-node was not running"); node_start || say "reset: cstor-node does not start"; }
   [ ${#left[@]} -eq 0 ] || say "reset after $1: cleaned up ${left[*]}"
 }
