@@ -329,9 +329,9 @@ expect_attached() {   # CHECK: one session, a manual node record, the by-path li
   local startup; startup=$(record_value "$IQN" node.startup)
   [ "$startup" = manual ] || fail "$1" "node record has node.startup=$startup, wanted manual"
   if grep -qx -- --iscsi-replacement-timeout "$STATE/node.args"; then
-    local rt; rt=$(record_value "$IQN" node.session.timeo.replacement_timeout)
-    [ "$rt" = "$E2E_REPLACEMENT_TIMEOUT" ] ||
-      fail "$1" "node record has replacement_timeout=$rt, wanted $E2E_REPLACEMENT_TIMEOUT"
+    local rt want; rt=$(record_value "$IQN" node.session.timeo.replacement_timeout)
+    want=$(awk 'p { print; exit } $0 == "--iscsi-replacement-timeout" { p = 1 }' "$STATE/node.args")
+    [ "$rt" = "$want" ] || fail "$1" "node record has replacement_timeout=$rt, wanted $want (the node's flag)"
   fi
   # udev names the link after the connection's address: a hostname portal may show either way.
   [ -b "$BYPATH" ] || BYPATH=$(ls -d /dev/disk/by-path/ip-*-iscsi-"$IQN"-lun-"${BYPATH##*-lun-}" 2>/dev/null | head -n1)

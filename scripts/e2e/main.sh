@@ -55,8 +55,22 @@ setup() {
 
 # After each scenario: whatever it left is cleaned (and named), so the next one starts fresh.
 reset_guest() {
-  local left=() m
+  local left=() m stopped=0
   tgtd_alive || { tgtd_start || say "reset: tgtd does not start"; }
+  [ -e "$STATE/holder.pid" ] && { holder_stop; rm -f "$STATE/holder.pid"; left+=("a holder process"); }
+  [ -e "$STATE/writer.pid" ] && { kill -KILL "$(pid_of writer)" 2>/dev/null; rm -f "$STATE/writer.pid"; left+=("the writer"); }
+  # Anything left behind: the node goes first (its monitor would repair what is cleaned here, and
+  # its records of a failed scenario's volumes would keep it repairing volumes whose targets are
+  # gone), and starts again with its own flags and no state.
+  if [ -n "$(kubelet_mounts)" ] || [ -n "$(iscsiadm -m session 2>/dev/null)" ] || [ -n "$(iscsiadm -m node 2>/dev/null)" ] ||
+     [ -n "$(ls "$KUBELET/plugins/$DRIVER/volumes" 2>/dev/null)" ] || ! cmp -s "$STATE/node.args" "$STATE/node.args.orig"; then
+    node_stop TERM || node_stop KILL
+    stopped=1
+    cmp -s "$STATE/node.args" "$STATE/node.args.orig" || { left+=("cstor-node flags"); cp "$STATE/node.args.orig" "$STATE/node.args"; }
+    [ -n "$(ls "$KUBELET/plugins/$DRIVER/volumes" 2>/dev/null)" ] &&
+      left+=("the node's records: $(ls "$KUBELET/plugins/$DRIVER/volumes" | tr '\n' ' ')")
+    rm -rf "$KUBELET/plugins/$DRIVER/volumes"
+  fi
   for m in $(kubelet_mounts | sort -r); do umount -l "$m" && left+=("mount $m"); done
   if [ "$(iscsiadm -m session 2>/dev/null | wc -l)" -gt 0 ]; then
     left+=("sessions: $(iscsiadm -m session 2>/dev/null | awk '{print $4}' | tr '\n' ' ')")
@@ -65,12 +79,10 @@ reset_guest() {
   if [ -n "$(iscsiadm -m node 2>/dev/null)" ]; then left+=("node records"); timeout 30 iscsiadm -m node -o delete; fi
   for m in $(target_names); do target_remove "$m"; done
   rm -rf "$KUBELET/pods" "$KUBELET/plugins/kubernetes.io"
-  if ! cmp -s "$STATE/node.args" "$STATE/node.args.orig"; then
-    left+=("cstor-node flags"); cp "$STATE/node.args.orig" "$STATE/node.args"; node_stop TERM
+  if ! node_alive; then
+    [ "$stopped" -eq 1 ] || left+=("cstor-node was not running")
+    node_start || say "reset: cstor-node does not start"
   fi
-  [ -e "$STATE/holder.pid" ] && { holder_stop; rm -f "$STATE/holder.pid"; }
-  [ -e "$STATE/writer.pid" ] && { kill -KILL "$(pid_of writer)" 2>/dev/null; rm -f "$STATE/writer.pid"; }
-  node_alive || { left+=("cstor-node was not running"); node_start || say "reset: cstor-node does not start"; }
   [ ${#left[@]} -eq 0 ] || say "reset after $1: cleaned up ${left[*]}"
 }
 

@@ -224,7 +224,8 @@ struct HealthMonitor: Service {
             // A task of its own, so that an RPC needing the volume can cancel it; awaited here.
             let recovery = Task { try await recover(volumeID, repairAll: true, log: log) }
             cancel.attach(recovery)
-            try await recovery.value
+            // Shutdown cancels the monitor: the repair (a login that may take a minute) goes with it.
+            try await withTaskCancellationHandler { try await recovery.value } onCancel: { recovery.cancel() }
             resolved(volumeID, how: "recovered")
             Self.recoveries.increment()
         } catch is CancellationError {
