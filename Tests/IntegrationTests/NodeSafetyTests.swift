@@ -96,7 +96,7 @@ struct NodeSafetyTests {
         }
     }
 
-    @Test("Resuming an interrupted format never reformats because e2fsck is missing: only a corrupt filesystem is formatted again")
+    @Test("Resuming an interrupted format never reformats because e2fsck cannot run (a missing program): the data stays, and the check runs once it can")
     func resumeWithoutE2fsck() async throws {
         let harness = try NodeHarness()
         do {
@@ -417,6 +417,40 @@ struct NodeSafetyTests {
             try await harness.unstage("pvc-late-path")
             try await harness.unstage("pvc-owner")
         }
+    }
+
+    @Test("A --kubelet-dir that is itself a symlink is resolved once: requests through it work, mounts land under the real directory")
+    func symlinkedKubeletRoot() async throws {
+        let harness = try NodeHarness()
+        let real = harness.kubeletDirectory + "-real"
+        try FileManager.default.moveItem(atPath: harness.kubeletDirectory, toPath: real)
+        try FileManager.default.createSymbolicLink(atPath: harness.kubeletDirectory, withDestinationPath: real)
+        do {
+            try await harness.start()
+            let volume = try harness.makeVolume("pvc-rooted")
+            let target = harness.targetPath("pvc-rooted")
+            try await harness.stage("pvc-rooted", context: volume.context)
+            try await harness.publish("pvc-rooted", target: target)
+            let resolvedTarget = real + target.dropFirst(harness.kubeletDirectory.count)
+            #expect(harness.isMounted(resolvedTarget), "the kernel's mount table names the real path")
+            try Data("through the link".utf8).write(to: URL(fileURLWithPath: target + "/file"))
+            let stats = try await harness.node {
+                try await $0.nodeGetVolumeStats(.with {
+                    $0.volumeID = "pvc-rooted"
+                    $0.volumePath = target
+                })
+            }
+            #expect(stats.volumeCondition.abnormal == false, "\(stats.volumeCondition.message)")
+            try await harness.unpublish("pvc-rooted", target: target)
+            try await harness.unstage("pvc-rooted")
+            #expect(harness.mountsBelowDirectory().isEmpty)
+            #expect(harness.loopDevicesInUse().isEmpty)
+        } catch {
+            let log = harness.process?.logText() ?? ""
+            await harness.tearDown()
+            throw TestFailure("\(error)\n--- node log ---\n\(log.suffix(6000))")
+        }
+        await harness.tearDown()
     }
 
     @Test("The health monitor never mounts outside: a staging path turned into a symlink while the node was down is not followed")

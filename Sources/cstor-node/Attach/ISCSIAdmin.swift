@@ -82,13 +82,6 @@ struct ISCSIAdmin: Sendable {
         }
     }
 
-    /// Logs out; no session is success.
-    func logout(_ target: ISCSITarget) async throws {
-        _ = try await run(
-            ["-m", "node", "-T", target.iqn, "-p", target.portal, "--logout"], timeout: loginTimeout,
-            accepted: [0, Status.noObjectsFound])
-    }
-
     /// Deletes the node record; no record is success.
     func deleteNodeRecord(_ target: ISCSITarget) async throws {
         try await databaseLock.withLock {
@@ -103,8 +96,8 @@ struct ISCSIAdmin: Sendable {
         _ = try await run(["-m", "session", "-r", "\(session)", "--rescan"])
     }
 
-    /// Logs out of one session by its id (`-m session -r N -u`): a session whose portal the target
-    /// record cannot name (a hostname that resolves elsewhere now) is still ended exactly.
+    /// Logs out of one session by its id (`-m session -r N -u`): exactly the session that was
+    /// judged, whatever spelling of the portal its record has. No session is success.
     func logout(session: Int) async throws {
         _ = try await run(["-m", "session", "-r", "\(session)", "-u"], timeout: loginTimeout, accepted: [0, Status.noObjectsFound])
     }

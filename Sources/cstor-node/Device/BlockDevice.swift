@@ -48,7 +48,7 @@ enum BlockDevice {
         return errno != EBUSY
     }
 
-    /// The device node a symlink (such as a /dev/disk/by-path link) points to.
+    /// The path a symlink leads to, all links resolved (realpath).
     static func resolve(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }

@@ -274,10 +274,14 @@ struct HealthMonitor: Service {
             throw CSIError.unavailable("waiting for the transport to recover by itself: \(reason)")
         case .broken(let reason):
             log.notice("recovery: re-establishing the transport", metadata: ["reason": .string(reason)])
-            // The filesystem on a device gone for good cannot flush any more: this node's own
-            // mounts of it are taken off first, so that they are not what holds the session. What
-            // others hold (a pod's own mount) keeps it, and the repair says so.
-            if !record.access.isBlock, let mount = try node.mounter.table().mount(at: record.stagingPath), node.isDead(mount) {
+            // A filesystem that already failed on a device gone for good (read-only, or errors
+            // counted) must come off anyway: this node's own mounts of it are taken off first, so
+            // that they are not what holds the session. A filesystem that has not failed (no I/O
+            // met the dead device yet) is left mounted: iscsid may still bring the session back.
+            // What others hold (a pod's own mount) keeps the session, and the repair says so.
+            if !record.access.isBlock, let mount = try node.mounter.table().mount(at: record.stagingPath), node.isDead(mount),
+                mount.isReadOnly || filesystemErrors(record) != nil
+            {
                 try await unmountPublications(record, log: log)
                 try await node.unmount(record.stagingPath, deviceNumber: mount.device)
             }

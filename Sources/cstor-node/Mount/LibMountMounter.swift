@@ -18,31 +18,22 @@ struct LibMountMounter: Mounter {
 
     func mount(source: String, target: MountTarget, fsType: String, options: [String]) async throws {
         // The source stays the device path: the mount table shows it, and it was verified just before.
-        guard let node = target.node else { throw MountError(kind: .failed, operation: "mount", target: target.path, detail: "the mount point was not opened") }
+        guard let node = target.node else {
+            throw MountError(kind: .failed, operation: "mount", target: target.path, detail: "the mount point was not opened")
+        }
         try await run("mount", target: target) {
-            guard let context = mnt_new_context() else { return (ENOMEM, "cannot allocate a libmount context") }
-            defer { mnt_free_context(context) }
-            // No /sbin/mount.<type> helpers, no path canonicalization (it would stat a broken
-            // mount and hang), no fstab/mtab lookups: we say exactly what to mount.
-            mnt_context_disable_helpers(context, 1)
-            mnt_context_disable_canonicalize(context, 1)
-            mnt_context_set_optsmode(context, Int32(MNT_OMODE_IGNORE | MNT_OMODE_NOTAB))
-            mnt_context_set_target(context, node.procPath)
-            mnt_context_set_source(context, source)
-            mnt_context_set_fstype(context, fsType)
-            if !options.isEmpty { mnt_context_set_options(context, options.joined(separator: ",")) }
-            let rc = mnt_context_mount(context)
-            var buffer = [CChar](repeating: 0, count: 512)
-            let exitCode = mnt_context_get_excode(context, rc, &buffer, buffer.count)
-            guard exitCode != 0 else { return (0, "") }
-            let message = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let code = mnt_context_get_syscall_errno(context)
-            return (code == 0 ? EINVAL : code, message)
+            Self.libmount(target: node.procPath) { context in
+                mnt_context_set_source(context, source)
+                mnt_context_set_fstype(context, fsType)
+                if !options.isEmpty { mnt_context_set_options(context, options.joined(separator: ",")) }
+            }
         }
     }
 
     func bind(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws {
-        guard let node = target.node else { throw MountError(kind: .failed, operation: "bind mount", target: target.path, detail: "the mount point was not opened") }
+        guard let node = target.node else {
+            throw MountError(kind: .failed, operation: "bind mount", target: target.path, detail: "the mount point was not opened")
+        }
         try await run("bind mount", target: target) {
             guard Glibc.mount(source.procPath, node.procPath, nil, UInt(MS_BIND), nil) == 0 else {
                 return (errno, "")
@@ -62,21 +53,30 @@ struct LibMountMounter: Mounter {
 
     func remount(target: MountTarget, options: [String]) async throws {
         try await run("remount", target: target) {
-            guard let context = mnt_new_context() else { return (ENOMEM, "cannot allocate a libmount context") }
-            defer { mnt_free_context(context) }
-            mnt_context_disable_helpers(context, 1)
-            mnt_context_disable_canonicalize(context, 1)
-            mnt_context_set_optsmode(context, Int32(MNT_OMODE_IGNORE | MNT_OMODE_NOTAB))
-            mnt_context_set_target(context, target.entryPath)
-            mnt_context_set_options(context, (["remount"] + options).joined(separator: ","))
-            let rc = mnt_context_mount(context)
-            var buffer = [CChar](repeating: 0, count: 512)
-            let exitCode = mnt_context_get_excode(context, rc, &buffer, buffer.count)
-            guard exitCode != 0 else { return (0, "") }
-            let message = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let code = mnt_context_get_syscall_errno(context)
-            return (code == 0 ? EINVAL : code, message)
+            Self.libmount(target: target.entryPath) { context in
+                mnt_context_set_options(context, (["remount"] + options).joined(separator: ","))
+            }
         }
+    }
+
+    /// One mount through a libmount context: no /sbin/mount.<type> helpers, no path
+    /// canonicalization (it would stat a broken mount and hang), no fstab/mtab lookups: we say
+    /// exactly what to mount. Returns (errno, libmount's message), (0, "") on success.
+    private static func libmount(target: String, _ configure: (OpaquePointer) -> Void) -> (Int32, String) {
+        guard let context = mnt_new_context() else { return (ENOMEM, "cannot allocate a libmount context") }
+        defer { mnt_free_context(context) }
+        mnt_context_disable_helpers(context, 1)
+        mnt_context_disable_canonicalize(context, 1)
+        mnt_context_set_optsmode(context, Int32(MNT_OMODE_IGNORE | MNT_OMODE_NOTAB))
+        mnt_context_set_target(context, target)
+        configure(context)
+        let rc = mnt_context_mount(context)
+        var buffer = [CChar](repeating: 0, count: 512)
+        let exitCode = mnt_context_get_excode(context, rc, &buffer, buffer.count)
+        guard exitCode != 0 else { return (0, "") }
+        let message = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let code = mnt_context_get_syscall_errno(context)
+        return (code == 0 ? EINVAL : code, message)
     }
 
     func unmount(target: MountTarget, lazy: Bool) async throws {

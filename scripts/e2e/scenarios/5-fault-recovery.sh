@@ -17,7 +17,9 @@ tgtd_kill || fail target-down "tgtd did not die on SIGKILL"
 # commands, the journal aborts and the superblock goes read-only.
 i=0
 ro_deadline=$(( SECONDS + E2E_REPLACEMENT_TIMEOUT + 90 ))
-until is_readonly "$STAGING" || rejects_writes "$STAGING"; do
+# The pod's view decides: the target refuses writes (the filesystem went read-only, or the node
+# already took it off and put its read-only placeholder there).
+until is_readonly "$STAGING" || rejects_writes "$STAGING" || rejects_writes "$TARGET"; do
   [ "$SECONDS" -lt "$ro_deadline" ] ||
     fail goes-readonly "$STAGING still writable $(since "$t0")s after the target went away"
   i=$((i + 1))
@@ -26,7 +28,9 @@ until is_readonly "$STAGING" || rejects_writes "$STAGING"; do
 done
 dev=$(basename "$(readlink -f "$BYPATH")")
 echo "diagnostics: /sys/fs/ext4/$dev/errors_count=$(cat /sys/fs/ext4/$dev/errors_count 2>/dev/null); mountinfo: $(mount_info "$STAGING")"
-how="mount table says ro"; is_readonly "$STAGING" || how="writes fail with EROFS, mount table still says rw"
+how="mount table says ro"
+is_readonly "$STAGING" || how="writes fail with EROFS, mount table still says rw"
+[ "$(mount_info "$TARGET" | cut -d' ' -f3)" = cstor-csi-repairing ] && how="the node took the filesystem off; the target holds its read-only placeholder"
 pass goes-readonly "$(since "$t0")s after the target went away: $how"
 
 # The target returns the way a restarting cStor target pod does: listening before its LUN is there
