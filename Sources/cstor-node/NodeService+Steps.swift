@@ -46,7 +46,8 @@ extension NodeService {
     /// cleans up from. Whatever cannot be undone safely (something holds the device) also keeps it.
     func undoFirstStage(_ record: VolumeRecord, attachedBefore: Bool, cause: any Error) async {
         let log = log(record.volumeID)
-        guard record.phase == .attaching, lingering.description(of: record.volumeID) == nil else {
+        // A child or a mount(2) of this call still at work on the device: nothing is undone under it.
+        guard record.phase == .attaching, !LingeringWork.isStillRunning(cause) else {
             log.notice("the failed first stage keeps its record", metadata: ["phase": .string(record.phase.rawValue)])
             return
         }

@@ -122,6 +122,25 @@ struct NodeStepsTests {
         try await node.withVolume("pvc-1", operation: "NodeUnstageVolume") { () }
     }
 
+    @Test("A failed first stage is undone (record, attachment), except while a child of it still runs on the device")
+    func undoWaitsForLingeringWork() async throws {
+        let directory = try TemporaryDirectory()
+        let attacher = FakeAttacher()
+        let node = try makeNode(directory, attachers: Attachers(iscsi: nil, loop: attacher))
+        var first = record("pvc-1", .loop(file: directory.file("v.img")))
+        first.phase = .attaching
+        try node.records.save(first)
+        let running = Deadline.Completion()
+        let timedOut = ExecError(kind: .timedOut(killed: false), command: "e2fsck -p /dev/loop9", detail: "1 s", processID: 42, stillRunning: running)
+        await node.undoFirstStage(first, attachedBefore: false, cause: timedOut)
+        #expect(try node.records.load("pvc-1") != nil, "kept while e2fsck still runs")
+        #expect(!attacher.log.contains("detach"))
+        running.finish()
+        await node.undoFirstStage(first, attachedBefore: false, cause: CSIError.failedPrecondition("refused"))
+        #expect(try node.records.load("pvc-1") == nil, "a refused first stage leaves no record")
+        #expect(attacher.log.contains("detach"), "nor the attachment it made")
+    }
+
     @Test("A command that may be killed is killed at its timeout, and the error says when it is gone")
     func killedCommand() async throws {
         let error = await #expect(throws: ExecError.self) {

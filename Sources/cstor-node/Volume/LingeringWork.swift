@@ -14,6 +14,20 @@ final class LingeringWork: Sendable {
         entries.withLock { $0[volumeID] }
     }
 
+    /// Whether `error` says its work goes on in the background (a child or a system call that
+    /// outlived its deadline and has not ended yet).
+    static func isStillRunning(_ error: any Error) -> Bool {
+        switch error {
+        case let error as ExecError:
+            if case .timedOut = error.kind, let running = error.stillRunning { return !running.isFinished }
+            return false
+        case let error as MountError:
+            return error.kind == .timedOut && error.stillRunning.map { !$0.isFinished } == true
+        default:
+            return false
+        }
+    }
+
     /// If `error` says its work goes on in the background, keeps `volumeID` locked in `locks`
     /// (one more holder, released when the work ends) and remembers what runs. Called with the
     /// volume's lock held.
