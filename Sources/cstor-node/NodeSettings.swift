@@ -16,5 +16,5 @@ struct NodeSettings: Sendable {
     var pathProbeTimeout: Duration = .seconds(5)
 
     /// The topology key of this driver: the node a volume is attached to. One key, never every label.
-    static let topologyKey = "topology.cstor.openebs.io/nodeName"
+    static let topologyKey = Topology.nodeKey
 }

@@ -341,7 +341,7 @@ def fact_rbac_controller(r: Rendered) -> None:
     openebs = r.values["openebsNamespace"]
     sa = r.controller_sa()
     want_namespaced = {
-        ("cstor.openebs.io", "cstorvolumeconfigs"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+        ("cstor.openebs.io", "cstorvolumeconfigs"): {"get", "list", "watch", "create", "update", "delete"},
         ("cstor.openebs.io", "cstorvolumeattachments"): {"get", "list", "create", "update", "delete"},
         ("cstor.openebs.io", "cstorvolumes"): {"get", "list"},
         ("cstor.openebs.io", "cstorvolumereplicas"): {"list"},
@@ -352,7 +352,7 @@ def fact_rbac_controller(r: Rendered) -> None:
     assert role["metadata"]["namespace"] == openebs, role["metadata"]["namespace"]
     assert rules_of(role) == want_namespaced, rules_of(role)
     cluster_role = next(o for o in r.all("ClusterRole") if o["metadata"]["name"] == sa)
-    assert rules_of(cluster_role) == {("", "nodes"): {"get"}}, rules_of(cluster_role)
+    assert rules_of(cluster_role) == {("", "nodes"): {"get"}, ("", "persistentvolumeclaims"): {"get"}}, rules_of(cluster_role)
     leases = next(o for o in r.all("Role") if o["metadata"]["name"] == f"{sa}-leader-election")
     assert leases["metadata"]["namespace"] == r.namespace
     assert rules_of(leases) == {("coordination.k8s.io", "leases"):
