@@ -1,4 +1,5 @@
 import CSITestSupport
+import CStorCore
 import Foundation
 import Testing
 
@@ -41,6 +42,63 @@ struct VolumeAdoptionTests {
         #expect(record.access.fsType == "ext4")
         #expect(record.publications.count == 2)
         #expect(record.publications["\(kubelet)/pods/uid-2/volumes/kubernetes.io~csi/pvc-old/mount"]?.readOnly == true)
+        #expect(record.adoptedFrom == "openebs/cstor-csi")
         #expect(adoption.candidates(in: table, known: ["pvc-old"]).isEmpty, "a volume with a record is ours already")
+    }
+
+    @Test("A block volume published by upstream (its device node bound onto kubelet's volumeDevices path) is adopted")
+    func blockAdoption() throws {
+        let directory = try TemporaryDirectory()
+        let byPath = directory.file("by-path")
+        try FileManager.default.createDirectory(atPath: byPath, withIntermediateDirectories: true)
+        // The adoption reads the device from the bind's root inside /dev; a by-path link to it
+        // (here to /dev/null, which exists everywhere) names the cStor IQN.
+        try FileManager.default.createSymbolicLink(
+            atPath: byPath + "/ip-10.96.0.7:3260-iscsi-iqn.2016-09.com.openebs.cstor:pvc-raw-lun-0", withDestinationPath: "/dev/null")
+        let kubelet = "/var/lib/kubelet"
+        let publish = "\(kubelet)/plugins/kubernetes.io/csi/volumeDevices/publish"
+        let table = MountTable(parsing: """
+            200 1 0:5 /null \(publish)/pvc-raw/pod-uid-1 rw,nosuid - devtmpfs udev rw,size=4010980k
+            201 1 0:5 /null \(publish)/pvc-raw/pod-uid-2 ro,nosuid - devtmpfs udev rw,size=4010980k
+            202 1 0:5 /null \(publish)/pvc-other/pod-uid-3 rw,nosuid - devtmpfs udev rw,size=4010980k
+            203 1 0:5 /zero \(publish)/pvc-zero/pod-uid-4 rw,nosuid - devtmpfs udev rw,size=4010980k
+            """)
+        let adoption = VolumeAdoption(
+            kubeletDirectory: kubelet, driverName: "cstor.csi.openebs.io", byPathDirectory: byPath, deviceNumber: { _ in "1:3" })
+        let records = adoption.candidates(in: table, known: [])
+        #expect(records.map(\.volumeID) == ["pvc-raw"], "the path must name the volume the IQN names; other devices are not cStor's")
+        let record = try #require(records.first)
+        #expect(record.access.isBlock)
+        #expect(record.stagingPath == "\(kubelet)/plugins/kubernetes.io/csi/volumeDevices/staging/pvc-raw")
+        #expect(record.device == "/dev/null")
+        #expect(record.target == .iscsi(ISCSITarget(iqn: "iqn.2016-09.com.openebs.cstor:pvc-raw", portal: "10.96.0.7:3260", lun: 0)))
+        #expect(record.phase == .staged)
+        #expect(record.publications == [
+            "\(publish)/pvc-raw/pod-uid-1": .init(readOnly: false), "\(publish)/pvc-raw/pod-uid-2": .init(readOnly: true),
+        ])
+    }
+
+    @Test("Re-stage: the single-node writer modes are one staging; read-only, kind, filesystem and (for our own records) flags must match")
+    func restageCompatibility() {
+        func record(_ access: VolumeAccess, adopted: Bool) -> VolumeRecord {
+            var record = VolumeRecord(
+                volumeID: "pvc-1", stagingPath: "/s", target: .loop(file: "/f"), access: access)
+            record.adoptedFrom = adopted ? "openebs/cstor-csi" : nil
+            return record
+        }
+        let ext4 = VolumeAccess.Kind.mount(fsType: "ext4", flags: [])
+        let upstream = record(VolumeAccess(kind: ext4, mode: .singleNodeWriter), adopted: true)
+        #expect(upstream.isCompatible(with: VolumeAccess(kind: ext4, mode: .singleNodeMultiWriter)))
+        #expect(upstream.isCompatible(with: VolumeAccess(kind: ext4, mode: .singleNodeSingleWriter)))
+        #expect(upstream.isCompatible(with: VolumeAccess(kind: .mount(fsType: "ext4", flags: ["noatime"]), mode: .singleNodeMultiWriter)))
+        #expect(!upstream.isCompatible(with: VolumeAccess(kind: ext4, mode: .singleNodeReaderOnly)))
+        #expect(!upstream.isCompatible(with: VolumeAccess(kind: .mount(fsType: "xfs", flags: []), mode: .singleNodeWriter)))
+        #expect(!upstream.isCompatible(with: VolumeAccess(kind: .block, mode: .singleNodeWriter)))
+        let ours = record(VolumeAccess(kind: .mount(fsType: "ext4", flags: ["noatime"]), mode: .singleNodeMultiWriter), adopted: false)
+        #expect(ours.isCompatible(with: VolumeAccess(kind: .mount(fsType: "ext4", flags: ["noatime"]), mode: .singleNodeWriter)))
+        #expect(!ours.isCompatible(with: VolumeAccess(kind: ext4, mode: .singleNodeWriter)), "our own records keep their flags")
+        let block = record(VolumeAccess(kind: .block, mode: .singleNodeWriter), adopted: true)
+        #expect(block.isCompatible(with: VolumeAccess(kind: .block, mode: .singleNodeMultiWriter)))
+        #expect(block.restaged(with: VolumeAccess(kind: .block, mode: .singleNodeMultiWriter)).access.mode == .singleNodeMultiWriter)
     }
 }
