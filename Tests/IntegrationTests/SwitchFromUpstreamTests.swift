@@ -83,6 +83,35 @@ struct SwitchFromUpstreamTests {
         }
     }
 
+    @Test("A volume staged with SINGLE_NODE_WRITER is staged again with SINGLE_NODE_MULTI_WRITER, as kubelet does after the switch; read-only or another filesystem is AlreadyExists")
+    func restageWithCompatibleMode() async throws {
+        try await withNodeHarness { harness in
+            let (_, context) = try harness.makeVolume("pvc-modes")
+            func stage(_ capability: Csi_V1_VolumeCapability) async throws {
+                _ = try await harness.node {
+                    try await $0.nodeStageVolume(.with {
+                        $0.volumeID = "pvc-modes"
+                        $0.stagingTargetPath = harness.stagingPath("pvc-modes")
+                        $0.publishContext = context
+                        $0.volumeCapability = capability
+                    })
+                }
+            }
+            try await stage(.mount("ext4", mode: .singleNodeWriter))
+            try await stage(.mount("ext4", mode: .singleNodeMultiWriter))
+            try await stage(.mount("ext4", mode: .singleNodeSingleWriter))
+            #expect(await rpcCode { try await stage(.mount("ext4", mode: .singleNodeReaderOnly)) } == .alreadyExists)
+            #expect(await rpcCode { try await stage(.mount("xfs", mode: .singleNodeMultiWriter)) } == .alreadyExists)
+            #expect(await rpcCode { try await stage(.mount("ext4", mode: .singleNodeWriter, flags: ["noatime"])) } == .alreadyExists)
+            _ = try await harness.node {
+                try await $0.nodeUnstageVolume(.with {
+                    $0.volumeID = "pvc-modes"
+                    $0.stagingTargetPath = harness.stagingPath("pvc-modes")
+                })
+            }
+        }
+    }
+
     func run(
         cluster: CStorCluster, harness: NodeHarness, iscsi: ISCSIStandIn, leftovers: UpstreamLeftovers, snapshotContents: [JSONValue]
     ) async throws {
