@@ -143,7 +143,7 @@ struct SwitchFromUpstreamTests {
         digests["pvc-up3"] = try Self.writeRandom(to: device3)
         try FileManager.default.createDirectory(atPath: up3.staging, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: (up3.target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: up3.target, contents: nil)
+        guard FileManager.default.createFile(atPath: up3.target, contents: nil) else { throw TestFailure("cannot create \(up3.target)") }
         try Shell.check("mount", ["--bind", device3, up3.target])
         // pvc-up2: formatted and written on rk-node-dead, which died with it attached.
         let deadNodeDevice = try Shell.check("losetup", ["--find", "--show", harness.directory.file("pvc-up2.img")])
