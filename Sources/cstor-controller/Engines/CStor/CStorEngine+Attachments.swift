@@ -108,14 +108,14 @@ extension CStorEngine {
                 continue
             }
             if let reason = try await staleness(of: owner ?? "") {
-                try await takeOver(attachment, reason: reason, volume: id, node: node)
+                try await release(attachment, volume: id, because: reason)
                 continue
             }
             throw CSIError.failedPrecondition(
                 "volume \(id) is attached to node \(owner ?? "?")\(attachment.metadata.isBeingDeleted ? " (being detached)" : ""); a cStor volume is attached to one node at a time")
         }
         if let existing = mine, existing.metadata.isBeingDeleted {
-            try await finishRemoval(existing, volume: id)
+            try await release(existing, volume: id, because: "it is being deleted")
             mine = nil
         }
         if let mine {
@@ -167,7 +167,7 @@ extension CStorEngine {
             // deleted that the list did not show yet: only a live one is an attachment.
             let existing = try await client.getIfPresent(CStorVolumeAttachment.self, name: attachment.metadata.name, namespace: namespace)
             if let existing, existing.metadata.isBeingDeleted {
-                try await finishRemoval(existing, volume: id)
+                try await release(existing, volume: id, because: "it is being deleted")
                 throw CSIError.aborted("CStorVolumeAttachment \(attachment.metadata.name) was being deleted; its removal is finished, retry")
             }
             if let existing { try await adopt(existing) }
@@ -175,31 +175,17 @@ extension CStorEngine {
         logger.info("attached", metadata: ["volume_id": .string(id), "node_id": .string(node)])
     }
 
-    /// Removes a CVA being deleted; Unavailable while finalizers of others hold it.
-    func finishRemoval(_ attachment: CStorVolumeAttachment, volume: String) async throws {
+    /// Removes a CVA that no longer counts (it is being deleted, or its node is gone or out of
+    /// service): Unavailable while finalizers of others hold it.
+    func release(_ attachment: CStorVolumeAttachment, volume: String, because reason: String) async throws {
         let holders = try await remove(attachment)
         guard holders.isEmpty else {
             throw CSIError.unavailable(
-                "CStorVolumeAttachment \(attachment.metadata.name) of volume \(volume) is being deleted and held by finalizers \(holders.joined(separator: ", ")); retry once it is gone")
-        }
-        logger.notice(
-            "finished the removal of a CStorVolumeAttachment that was being deleted",
-            metadata: ["volume_id": .string(volume), "attachment": .string(attachment.metadata.name)])
-    }
-
-    /// Removes the CVA of a node Kubernetes would force-detach from, so that `node` may attach.
-    func takeOver(_ attachment: CStorVolumeAttachment, reason: String, volume: String, node: String?) async throws {
-        let holders = try await remove(attachment)
-        guard holders.isEmpty else {
-            throw CSIError.unavailable(
-                "CStorVolumeAttachment \(attachment.metadata.name) of volume \(volume) is held by finalizers \(holders.joined(separator: ", ")) although \(reason); retry once it is gone")
+                "CStorVolumeAttachment \(attachment.metadata.name) of volume \(volume) is held by finalizers \(holders.joined(separator: ", ")) (\(reason)); retry once it is gone")
         }
         logger.warning(
-            "removed the attachment of a node that is gone or out of service",
-            metadata: [
-                "volume_id": .string(volume), "attachment": .string(attachment.metadata.name), "reason": .string(reason),
-                "node_id": .string(node ?? ""),
-            ])
+            "removed a CStorVolumeAttachment that no longer counts",
+            metadata: ["volume_id": .string(volume), "attachment": .string(attachment.metadata.name), "reason": .string(reason)])
     }
 
     func unpublishVolume(_ id: String, node: String?) async throws {
@@ -223,9 +209,9 @@ extension CStorEngine {
         for attachment in try await attachments(of: id) {
             let owner = Self.node(of: attachment) ?? ""
             if let reason = try await staleness(of: owner) {
-                try await takeOver(attachment, reason: reason, volume: id, node: nil)
+                try await release(attachment, volume: id, because: reason)
             } else if attachment.metadata.isBeingDeleted {
-                try await finishRemoval(attachment, volume: id)
+                try await release(attachment, volume: id, because: "it is being deleted")
             } else {
                 throw CSIError.failedPrecondition(
                     "volume \(id) is still attached to node \(owner) (CStorVolumeAttachment \(attachment.metadata.name))")
