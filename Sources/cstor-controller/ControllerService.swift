@@ -35,7 +35,8 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
             name: name, capacityBytes: capacity, access: access,
             parameters: request.parameters.filter { !$0.key.hasPrefix("csi.storage.k8s.io/") },
             source: source, claimName: request.parameters["csi.storage.k8s.io/pvc/name"],
-            claimNamespace: request.parameters["csi.storage.k8s.io/pvc/namespace"])
+            claimNamespace: request.parameters["csi.storage.k8s.io/pvc/namespace"],
+            preferredNode: request.hasAccessibilityRequirements ? Topology.preferredNode(request.accessibilityRequirements) : nil)
 
         let volume = try await locked(name, "CreateVolume") { try await engine.createVolume(volumeRequest) }
         return .with { $0.volume = csiVolume(volume) }
@@ -226,11 +227,11 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
         try requireSnapshots()
         let source = try IdentifierRules.requireVolumeID(request.sourceVolumeID, field: "source_volume_id")
         guard !request.name.isEmpty else { throw CSIError.invalidArgument("name is required") }
-        let id = try SnapshotID.require(name: request.name, sourceVolumeID: source)
+        let id = try engine.snapshotID(name: request.name, sourceVolumeID: source)
         try IdentifierRules.requireMapSize(request.parameters, field: "parameters")
         let parameters = request.parameters.filter { !$0.key.hasPrefix("csi.storage.k8s.io/") }
-        let snapshot = try await locked("snapshot/\(request.name)", "CreateSnapshot") {
-            try await engine.createSnapshot(id, parameters: parameters)
+        let snapshot = try await locked("snapshot/\(id.name)", "CreateSnapshot") {
+            try await engine.createSnapshot(id, requestedName: request.name, parameters: parameters)
         }
         return .with { $0.snapshot = csiSnapshot(snapshot) }
     }

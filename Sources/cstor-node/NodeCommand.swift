@@ -29,6 +29,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The iscsiadm command, e.g. \"chroot /host iscsiadm\" (split on spaces).")
     var iscsiadm: String = "iscsiadm"
 
+    @Option(help: "Where sysfs shows the kernel's iSCSI sessions and their disks (tests point it at a stand-in initiator's tree).")
+    var iscsiSysfs: String = "/sys"
+
     @Option(help: "Seconds an iSCSI session may be down before I/O fails (node.session.timeo.replacement_timeout).")
     var iscsiReplacementTimeout: Int = 120
 

@@ -27,11 +27,14 @@ extension NodeService {
                 throw CSIError.failedPrecondition(
                     "volume \(volumeID) is staged from \(existing.target), not from \(target); unstage it first")
             }
-            guard existing.access.kind == access.kind, existing.access.mode == access.mode else {
+            guard existing.isCompatible(with: access) else {
                 throw CSIError.alreadyExists(
                     "volume \(volumeID) is staged at \(stagingPath) with another capability (\(describe(existing.access)) instead of \(describe(access)))")
             }
-            return existing
+            guard existing.access != access else { return existing }
+            let restaged = existing.restaged(with: access)
+            try records.save(restaged)
+            return restaged
         }
         let record = VolumeRecord(volumeID: volumeID, stagingPath: stagingPath, target: target, access: access)
         try records.save(record)
@@ -353,7 +356,7 @@ extension NodeService {
         let target: AttachTarget
         if let record {
             target = record.target
-        } else if let mountedDevice, let found = AttachmentDiscovery.target(of: mountedDevice) {
+        } else if let mountedDevice, let found = AttachmentDiscovery.target(of: mountedDevice, sysfs: settings.iscsiSysfs) {
             log("").notice("detaching a volume found without a state record", metadata: ["device": .string(mountedDevice)])
             target = found
         } else {

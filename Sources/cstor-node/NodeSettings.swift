@@ -17,6 +17,8 @@ struct NodeSettings: Sendable {
     var stateDirectory: String = ""
     /// How long a staging mount or a path may take to answer stat/statfs before it counts as broken.
     var pathProbeTimeout: Duration = .seconds(5)
+    /// Where the kernel's iSCSI sessions and their disks are read (`--iscsi-sysfs`).
+    var iscsiSysfs = ISCSISysfs()
 
     init(
         nodeID: String, kubeletDirectory: String, allowedRoots: [String], maxVolumesPerNode: Int64,
@@ -32,5 +34,5 @@ struct NodeSettings: Sendable {
     }
 
     /// The topology key of this driver: the node a volume is attached to. One key, never every label.
-    static let topologyKey = "topology.cstor.openebs.io/nodeName"
+    static let topologyKey = Topology.nodeKey
 }

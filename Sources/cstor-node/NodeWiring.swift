@@ -28,16 +28,18 @@ struct NodeWiring {
             try Self.existingDirectory($0, flag: "--loop-dir", hint: "create it or point --loop-dir at the local engine's volume directory")
         }
 
-        settings = NodeSettings(
+        var settings = NodeSettings(
             nodeID: command.resolvedNodeID() ?? "", kubeletDirectory: kubeletDirectory,
             allowedRoots: [kubeletDirectory], maxVolumesPerNode: command.maxVolumesPerNode,
             driverName: command.common.driverName, stateDirectory: stateDirectory)
+        settings.iscsiSysfs = ISCSISysfs(root: command.iscsiSysfs)
+        self.settings = settings
         let runner = MeasuredProcessRunner(SubprocessRunner())
         let iscsiadmWords = command.iscsiadm.split(separator: " ").map(String.init)
         var attachers = Attachers()
         if transports.contains(.iscsi) {
             attachers.iscsi = ISCSIAttacher(
-                admin: ISCSIAdmin(command: iscsiadmWords, runner: runner, databaseLock: AsyncLock()),
+                admin: ISCSIAdmin(command: iscsiadmWords, runner: runner, databaseLock: AsyncLock()), sysfs: settings.iscsiSysfs,
                 waiter: UdevDeviceWaiter(), replacementTimeout: command.iscsiReplacementTimeout, logger: logger)
         }
         if transports.contains(.loop) {

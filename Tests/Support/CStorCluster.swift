@@ -86,15 +86,28 @@ public final class CStorCluster: @unchecked Sendable {
     /// on to publish or snapshot.
     public func createVolume(
         _ name: String, bytes: Int64 = 5 << 30, parameters: [String: String] = CStorCluster.parameters,
-        source: Csi_V1_VolumeContentSource? = nil
+        source: Csi_V1_VolumeContentSource? = nil, claim: String? = nil, preferredNode: String? = nil
     ) async throws -> Csi_V1_Volume {
         let volume = try await client {
             try await $0.createVolume(.with {
                 $0.name = name
                 $0.capacityRange = .with { $0.requiredBytes = bytes }
                 $0.volumeCapabilities = [.mount()]
-                $0.parameters = parameters.merging(["csi.storage.k8s.io/pvc/name": "data-\(name)"]) { $1 }
+                $0.parameters = parameters.merging([
+                    "csi.storage.k8s.io/pvc/name": claim ?? "data-\(name)", "csi.storage.k8s.io/pvc/namespace": "default",
+                    "csi.storage.k8s.io/pv/name": name,
+                ]) { $1 }
                 if let source { $0.volumeContentSource = source }
+                if let preferredNode {
+                    // As csi-provisioner sends them with --feature-gates=Topology=true: every node
+                    // with the driver is requisite, the scheduler's choice comes first among the preferred.
+                    let nodes = ["node-1", "node-2", "node-3"]
+                    let ordered = [preferredNode] + nodes.filter { $0 != preferredNode }
+                    $0.accessibilityRequirements = .with { requirement in
+                        requirement.requisite = nodes.map { node in .with { $0.segments = [Topology.nodeKey: node] } }
+                        requirement.preferred = ordered.map { node in .with { $0.segments = [Topology.nodeKey: node] } }
+                    }
+                }
             })
         }.volume
         let deadline = ContinuousClock.now + .seconds(3)
@@ -148,8 +161,12 @@ public func withCStorCluster(
     }
 }
 
-/// Stands in for istgt's snapshot service (`v1alpha1.RunSnapCommand`): records calls and answers
-/// like a target, `ERR` texts included when told to fail.
+/// Stands in for istgt's snapshot service (`v1alpha1.RunSnapCommand`): records every call, keeps
+/// the snapshots it holds (a delete of one it does not hold answers `ERR ... not found`, a second
+/// create `ERR ... already exists`), and refuses what ZFS refuses of a snapshot name: characters
+/// other than letters, digits and `_-.:`, and a full name `<pool>/<volume>@<name>` of 256 bytes or
+/// more (ZFS_MAX_DATASET_NAME_LEN, with the pool named `cstor-<uid>` as cStor names it). Answers
+/// are JSON status texts, with `ERR` on failure, as istgt's are.
 public final class TestSnapshotTarget: V1alpha1_RunSnapCommand.SimpleServiceProtocol, Sendable {
     public struct Call: Sendable, Equatable {
         public var command: String
@@ -171,9 +188,34 @@ public final class TestSnapshotTarget: V1alpha1_RunSnapCommand.SimpleServiceProt
 
     public var calls: [Call] { state.withLock { $0.calls } }
 
+    /// The snapshots it holds, as `<volume>@<name>`.
+    public var snapshots: Set<String> { state.withLock { $0.existing } }
+
     /// Every following command answers with this text (containing ERR), or succeeds when nil.
     public func failNext(with text: String?) {
         state.withLock { $0.failure = text }
+    }
+
+    /// A snapshot cut before the test began (by openebs/cstor-csi, say).
+    public func seed(volume: String, snapshot: String) {
+        state.withLock { _ = $0.existing.insert("\(volume)@\(snapshot)") }
+    }
+
+    /// The pool part of a replica's dataset name: `cstor-<CSPI uid>`.
+    static let poolName = "cstor-0b5c3f4e-0000-4000-8000-000000000001"
+
+    /// Why ZFS would refuse this snapshot name, or nil.
+    public static func zfsRefusal(volume: String, snapshot: String) -> String? {
+        let allowed = { (scalar: Unicode.Scalar) in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_-.:".unicodeScalars.contains(scalar))
+        }
+        if snapshot.isEmpty || !snapshot.unicodeScalars.allSatisfy(allowed) {
+            return "invalid character in snapshot name \(snapshot)"
+        }
+        if "\(poolName)/\(volume)@\(snapshot)".utf8.count >= 256 {
+            return "snapshot name \(snapshot) is too long: the dataset name would reach 256 bytes"
+        }
+        return nil
     }
 
     public func runVolumeSnapCreateCommand(
@@ -182,6 +224,9 @@ public final class TestSnapshotTarget: V1alpha1_RunSnapCommand.SimpleServiceProt
         let status = state.withLock { state -> String in
             state.calls.append(Call(command: "create", volume: request.volume, snapshot: request.snapname))
             if let failure = state.failure { return failure }
+            if let refusal = Self.zfsRefusal(volume: request.volume, snapshot: request.snapname) {
+                return #"{"status":"ERR "# + refusal + #""}"#
+            }
             let key = "\(request.volume)@\(request.snapname)"
             if state.existing.contains(key) { return #"{"status":"ERR snapshot already exists"}"# }
             state.existing.insert(key)

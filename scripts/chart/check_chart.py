@@ -18,6 +18,7 @@ import json
 import os
 import posixpath
 import re
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -341,7 +342,7 @@ def fact_rbac_controller(r: Rendered) -> None:
     openebs = r.values["openebsNamespace"]
     sa = r.controller_sa()
     want_namespaced = {
-        ("cstor.openebs.io", "cstorvolumeconfigs"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+        ("cstor.openebs.io", "cstorvolumeconfigs"): {"get", "list", "watch", "create", "update", "delete"},
         ("cstor.openebs.io", "cstorvolumeattachments"): {"get", "list", "create", "update", "delete"},
         ("cstor.openebs.io", "cstorvolumes"): {"get", "list"},
         ("cstor.openebs.io", "cstorvolumereplicas"): {"list"},
@@ -352,7 +353,7 @@ def fact_rbac_controller(r: Rendered) -> None:
     assert role["metadata"]["namespace"] == openebs, role["metadata"]["namespace"]
     assert rules_of(role) == want_namespaced, rules_of(role)
     cluster_role = next(o for o in r.all("ClusterRole") if o["metadata"]["name"] == sa)
-    assert rules_of(cluster_role) == {("", "nodes"): {"get"}}, rules_of(cluster_role)
+    assert rules_of(cluster_role) == {("", "nodes"): {"get"}, ("", "persistentvolumeclaims"): {"get"}}, rules_of(cluster_role)
     leases = next(o for o in r.all("Role") if o["metadata"]["name"] == f"{sa}-leader-election")
     assert leases["metadata"]["namespace"] == r.namespace
     assert rules_of(leases) == {("coordination.k8s.io", "leases"):
@@ -562,6 +563,66 @@ def check_rbac_rendering(manifest: str, update: bool) -> None:
                                 "chart's RBAC: run scripts/check-chart --update-rbac and commit it")
 
 
+# The cstor-operators 3.6 chart as an operator has it installed (release cstor, namespace openebs),
+# and the post-renderer that takes its CSI driver out of it (docs/install.md, "Switching").
+UPSTREAM_RENDERED = ROOT / "Tests" / "KubernetesTests" / "Fixtures" / "upstream-3.6" / "cstor-operators-chart-rendered.yaml"
+POST_RENDERER = ROOT / "scripts" / "drop-upstream-csi"
+# What the chart keeps once its CSI driver is out: the operators, the admission server, their RBAC.
+UPSTREAM_KEPT = {
+    ("ServiceAccount", "openebs-cstor-operator"), ("ClusterRole", "openebs-cstor-operator"),
+    ("ClusterRole", "openebs-cstor-migration"), ("ClusterRoleBinding", "openebs-cstor-operator"),
+    ("ClusterRoleBinding", "openebs-cstor-migration"), ("Service", "cstor-cvc-operator-svc"),
+    ("Deployment", "cstor-admission-server"), ("Deployment", "cstor-cspc-operator"), ("Deployment", "cstor-cvc-operator"),
+}
+
+
+def post_render(text: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(POST_RENDERER)], input=text, capture_output=True, text=True, timeout=30)
+
+
+def documents_of(stream: str) -> list[str]:
+    """The documents of a helm manifest stream, each with its `---` line and `# Source:` header."""
+    return ["---" + part for part in re.split(r"(?m)^---", stream) if part.strip()]
+
+
+def check_post_renderer(text: str) -> None:
+    """The post-renderer keeps exactly the operators, byte for byte, and drops every CSI object."""
+    result = post_render(text)
+    assert result.returncode == 0, result.stderr
+    kept = documents_of(result.stdout)
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    assert {(o["kind"], o["metadata"]["name"]) for o in objects} == UPSTREAM_KEPT, objects
+    assert set(kept) <= set(documents_of(text)), "a kept document was changed"
+    for o in objects:
+        labels = o["metadata"].get("labels") or {}
+        assert "csi" not in labels.get("openebs.io/component-name", ""), o["metadata"]["name"]
+        assert o["kind"] not in {"CSIDriver", "StatefulSet", "DaemonSet", "PriorityClass"}, o["kind"]
+    dropped = [line for line in result.stderr.splitlines() if line.startswith("drop-upstream-csi: dropped ")]
+    assert len(dropped) == len(documents_of(text)) - len(kept) == 18, result.stderr
+    for name in ["StatefulSet cstor-csi-controller", "DaemonSet cstor-csi-node", "CSIDriver cstor.csi.openebs.io"]:
+        assert any(name in line for line in dropped), f"{name} was not dropped"
+
+
+def check_post_renderer_refusals(text: str) -> None:
+    """Input that is not the cstor chart, or where an old CSI object would slip through, is refused."""
+    kept = post_render(text).stdout
+    refused = post_render(kept)
+    assert refused.returncode != 0 and refused.stdout == "", "output without CSI templates was passed on"
+    assert "no document of the cstor chart's CSI templates" in refused.stderr, refused.stderr
+    # The CSIDriver moved to a template of another name: it must not pass.
+    renamed = text.replace("# Source: cstor/templates/csi-driver.yaml", "# Source: cstor/templates/driver.yaml")
+    slipped = post_render(renamed)
+    assert slipped.returncode != 0 and slipped.stdout == "", "a CSIDriver of the old driver survived"
+    assert "CSIDriver cstor.csi.openebs.io" in slipped.stderr, slipped.stderr
+
+
+def check_no_clash_with_ours(theirs: str, ours: list[dict]) -> None:
+    """What the cstor chart keeps and what our chart installs never name the same object."""
+    kept = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(post_render(theirs).stdout) if o}
+    mine = {(o["kind"], o["metadata"]["name"]) for o in ours}
+    assert not kept & mine, kept & mine
+
+
 class Report:
     def __init__(self) -> None:
         self.passed = self.failed = 0
@@ -635,6 +696,17 @@ def main() -> int:
         if case == "default":
             report.check(f"default: {RBAC_RENDERING.relative_to(ROOT)} is the chart's RBAC as rendered",
                          lambda: check_rbac_rendering(rendered.manifest, args.update_rbac))
+            upstream = UPSTREAM_RENDERED.read_text()
+            report.check("cstor-operators 3.6 chart: scripts/drop-upstream-csi keeps the operators, drops its CSI driver",
+                         lambda: check_post_renderer(upstream))
+            # The same chart as a subchart of the openebs chart (release openebs): other paths.
+            umbrella = upstream.replace("# Source: cstor/", "# Source: openebs/charts/cstor/")
+            report.check("openebs chart's cstor subchart: scripts/drop-upstream-csi does the same",
+                         lambda: check_post_renderer(umbrella))
+            report.check("scripts/drop-upstream-csi refuses what is not the cstor chart, and lets no CSIDriver through",
+                         lambda: check_post_renderer_refusals(upstream))
+            report.check("cstor-operators 3.6 chart without its CSI driver and this chart name no object twice",
+                         lambda: check_no_clash_with_ours(upstream, rendered.objects))
 
     for name, values, needle in SCHEMA_REJECTED:
         report.check(f"rejected by the values schema: {name}",

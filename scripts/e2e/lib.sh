@@ -179,8 +179,12 @@ kubelet_mounts() { awk -v k="$KUBELET/" 'index($5, k) == 1 { print $5 }' /proc/s
 # kernel (6.1.1xx) no longer sets SB_RDONLY when ext4 aborts its journal ("Remounting filesystem
 # read-only" in dmesg, yet mountinfo still says rw), so only a write tells.
 rejects_writes() {
-  local err
-  if err=$(timeout 20 touch "$1/.e2e-write-probe" 2>&1); then rm -f "$1/.e2e-write-probe"; return 1; fi
+  # A new name each time: on an aborted ext4, touching a file that exists still "succeeds" (the
+  # inode is dirtied without a journal handle), only creating or removing one fails.
+  local err probe="$1/.e2e-write-probe-$$-$RANDOM"
+  if err=$(timeout 20 touch "$probe" 2>&1); then
+    err=$(timeout 20 rm -f "$probe" 2>&1) && return 1
+  fi
   case $err in *"Read-only file system"*) return 0 ;; esac
   return 1
 }

@@ -35,10 +35,21 @@ protocol VolumeEngine: Sendable {
     /// Detaches the volume from a node (every node when `node` is nil).
     func unpublishVolume(_ id: String, node: String?) async throws
 
-    func createSnapshot(_ id: SnapshotID, parameters: [String: String]) async throws -> SnapshotInfo
+    /// The id a CreateSnapshot of `name` gets: where the engine stores the snapshot under which
+    /// name (`SnapshotID`; InvalidArgument for a name it cannot take).
+    func snapshotID(name: String, sourceVolumeID: String) throws -> SnapshotID
+    /// Cuts the snapshot `id` (from `snapshotID`) for the CSI name `requestedName`.
+    func createSnapshot(_ id: SnapshotID, requestedName: String, parameters: [String: String]) async throws -> SnapshotInfo
     func deleteSnapshot(_ id: SnapshotID) async throws
     func snapshot(_ id: SnapshotID) async throws -> SnapshotInfo?
     func listSnapshots(sourceVolumeID: String?, maxEntries: Int, startingToken: String) async throws -> Page<SnapshotInfo>
+}
+
+extension VolumeEngine {
+    /// The CSI name as it is, refused when `<volume>@<name>` would pass 128 bytes.
+    func snapshotID(name: String, sourceVolumeID: String) throws -> SnapshotID {
+        try SnapshotID.require(name: name, sourceVolumeID: sourceVolumeID)
+    }
 }
 
 /// Optional controller features an engine really provides; only these are advertised.
@@ -62,6 +73,8 @@ struct VolumeRequest: Sendable, Equatable {
     /// The `openebs.io/persistent-volume-claim` name when the provisioner passed it.
     var claimName: String?
     var claimNamespace: String?
+    /// The node the provisioner prefers (`accessibility_requirements`, this driver's topology key).
+    var preferredNode: String? = nil
 }
 
 enum VolumeSource: Sendable, Equatable, Codable {

@@ -25,7 +25,8 @@ extension HealthMonitor {
         var kept = 0
         var repaired = 0
         var removed = 0
-        let adoption = VolumeAdoption(kubeletDirectory: node.settings.kubeletDirectory, driverName: node.settings.driverName)
+        let adoption = VolumeAdoption(
+            kubeletDirectory: node.settings.kubeletDirectory, driverName: node.settings.driverName, sysfs: node.settings.iscsiSysfs)
         // A volume whose record cannot be read is not adopted: that would write over the file.
         let known = Set(node.records.all().map(\.volumeID)).union(node.records.unreadableVolumeIDs)
         for record in adoption.candidates(in: table, known: known) {

@@ -40,6 +40,9 @@ struct VolumeRecord: Codable, Sendable, Equatable {
     var ext4ErrorsBaseline: Int = 0
     var publications: [String: Publication]
     var updatedAt: Date
+    /// Who staged the volume when this record was made from what the node found
+    /// (`VolumeAdoption`): `openebs/cstor-csi`; nil for a volume this plugin staged.
+    var adoptedFrom: String?
 
     init(volumeID: String, stagingPath: String, target: AttachTarget, access: VolumeAccess) {
         self.volumeID = volumeID
@@ -53,6 +56,34 @@ struct VolumeRecord: Codable, Sendable, Equatable {
         self.mountOptions = []
         self.publications = [:]
         self.updatedAt = Date()
+    }
+}
+
+extension VolumeRecord {
+    /// Whether a NodeStageVolume asking for `access` finds this staging as it wants it: the same
+    /// kind (block, or the same filesystem type), read-only exactly when it was, and the same
+    /// mount flags — any flags for a volume adopted from openebs/cstor-csi, which recorded none.
+    /// The single-node modes that write (SINGLE_NODE_WRITER, SINGLE_NODE_SINGLE_WRITER,
+    /// SINGLE_NODE_MULTI_WRITER) stage the same way: kubelet sends SINGLE_NODE_MULTI_WRITER for a
+    /// ReadWriteOnce volume once the plugin advertises it, also for one staged with
+    /// SINGLE_NODE_WRITER before.
+    func isCompatible(with wanted: VolumeAccess) -> Bool {
+        guard access.mode.isReadOnly == wanted.mode.isReadOnly else { return false }
+        switch (access.kind, wanted.kind) {
+        case (.block, .block):
+            return true
+        case (.mount(let fsType, let flags), .mount(let wantedFsType, let wantedFlags)):
+            return fsType == wantedFsType && (adoptedFrom != nil || flags == wantedFlags)
+        default:
+            return false
+        }
+    }
+
+    /// The record after a compatible NodeStageVolume: it describes the staging as last asked for.
+    func restaged(with wanted: VolumeAccess) -> VolumeRecord {
+        var record = self
+        record.access = wanted
+        return record
     }
 }
 

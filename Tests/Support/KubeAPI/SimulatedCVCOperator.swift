@@ -16,7 +16,8 @@ import Foundation
 ///   becomes Healthy with one replica status per replica;
 /// - an expansion (`spec.capacity.storage` above `status.capacity.storage`) shows a `Resizing`
 ///   condition and completes after `expansionDelay` (CV and CVC capacities raised);
-/// - a deleted CVC loses its CV and replicas, then its `cvc.openebs.io/finalizer`, so it goes;
+/// - a deleted CVC loses its CV and replicas (their `cstorvolumereplica.openebs.io/finalizer`
+///   dropped as the pool managers drop it), then its `cvc.openebs.io/finalizer`, so it goes;
 /// - `failure` makes it misbehave: never bind, never expand, or leave the CV in another phase.
 ///
 /// Run it scoped with `SimulatedCVCOperator.with(store:) { operator in ... }`.
@@ -60,6 +61,8 @@ public final class SimulatedCVCOperator: Sendable {
 
     /// The finalizer the CSI driver puts on a CVC and the operator removes after cleaning up.
     public static let cvcFinalizer = "cvc.openebs.io/finalizer"
+    /// The finalizer the operator puts on a CVR; the pool manager drops it once the zvol is gone.
+    public static let replicaFinalizer = "cstorvolumereplica.openebs.io/finalizer"
     /// The label of a CVR that names its volume.
     public static let volumeLabel = "cstorvolume.openebs.io/name"
 
@@ -203,6 +206,10 @@ public final class SimulatedCVCOperator: Sendable {
         for replica in store.objects(.cstorVolumeReplicas, namespace: namespace)
         where replica[path: ["metadata", "labels", Self.volumeLabel]]?.stringValue == name {
             if let replicaName = replica[path: ["metadata", "name"]]?.stringValue {
+                // The pool manager destroys the replica's zvol, then drops its finalizer.
+                store.modify(CStorVolumeReplica.self, namespace: namespace, name: replicaName) { replica in
+                    replica.metadata.finalizers.removeAll { $0 == Self.replicaFinalizer }
+                }
                 store.remove(.cstorVolumeReplicas, namespace: namespace, name: replicaName)
             }
         }

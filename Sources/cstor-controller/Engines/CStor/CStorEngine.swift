@@ -77,6 +77,8 @@ struct CStorEngine: VolumeEngine {
         static let volumeIDAnnotation = "openebs.io/volumeID"
         static let policyAnnotation = "openebs.io/volume-policy"
         static let claimAnnotation = "openebs.io/persistent-volume-claim"
+        /// Copied from the claim: `restore` on claims velero-plugin creates.
+        static let createdThroughAnnotation = "openebs.io/created-through"
         static let poolClusterLabel = "openebs.io/cstor-pool-cluster"
         static let sourceVolumeLabel = "openebs.io/source-volume"
         static let attachmentVolumeLabel = "Volname"
@@ -86,6 +88,8 @@ struct CStorEngine: VolumeEngine {
         /// Ours: one annotation per snapshot on its source CVC, holding its creation time.
         static let snapshotAnnotationPrefix = "snapshot.cstor.csi.openebs.io/"
         static let replicaVolumeLabel = "cstorvolume.openebs.io/name"
+        /// Kubernetes' taint for a node shut down for good (non-graceful node shutdown).
+        static let outOfServiceTaint = "node.kubernetes.io/out-of-service"
     }
 
     /// StorageClass parameters, validated.
@@ -151,7 +155,8 @@ struct CStorEngine: VolumeEngine {
         } else {
             try await requirePools(parameters)
             if case .snapshot(let id) = request.source { try await requireSnapshot(id) }
-            let cvc = makeVolumeConfig(request, storage: storage, parameters: parameters, source: source)
+            let createdThrough = try await claimAnnotation(Keys.createdThroughAnnotation, of: request)
+            let cvc = makeVolumeConfig(request, storage: storage, parameters: parameters, source: source, createdThrough: createdThrough)
             do {
                 _ = try await refusals.write("CStorVolumeConfig \(request.name)", inputs: requestInputs(request, parameters)) {
                     try await client.create(cvc)
@@ -185,15 +190,34 @@ struct CStorEngine: VolumeEngine {
         return inputs
     }
 
+    /// An annotation of the claim the provisioner names (`csi.storage.k8s.io/pvc/name` and
+    /// `/namespace`, with `--extra-create-metadata`), as openebs/cstor-csi reads it. nil without
+    /// those parameters, or when the claim is gone (the provisioner then stops asking).
+    func claimAnnotation(_ key: String, of request: VolumeRequest) async throws -> String? {
+        guard let name = request.claimName, let claimNamespace = request.claimNamespace, !name.isEmpty, !claimNamespace.isEmpty
+        else { return nil }
+        guard let claim = try await client.getIfPresent(PersistentVolumeClaim.self, name: name, namespace: claimNamespace) else {
+            logger.notice(
+                "the claim named by the provisioner does not exist; its annotations are not copied",
+                metadata: ["volume_id": .string(request.name), "claim": .string("\(claimNamespace)/\(name)")])
+            return nil
+        }
+        return claim.metadata.annotations[key]
+    }
+
     /// The CVC of a new volume, member for member what openebs/cstor-csi writes: the CRD requires
     /// `spec.policy` (an empty one, which the cvc-operator fills from the volume policy when it
     /// binds) and `versionDetails` (without a version: the operator writes its own, and refuses a
-    /// CVC that names another).
+    /// CVC that names another). `publish.nodeId` is the node the provisioner prefers (where the
+    /// first consumer was scheduled), for the operator's `replicaAffinity`; it is written only
+    /// here. `openebs.io/created-through` is copied from the claim: velero-plugin's restores set
+    /// it, and the operator then keeps the target's address from the new replicas.
     func makeVolumeConfig(
-        _ request: VolumeRequest, storage: Quantity, parameters: Parameters, source: String?
+        _ request: VolumeRequest, storage: Quantity, parameters: Parameters, source: String?, createdThrough: String? = nil
     ) -> CStorVolumeConfig {
         var annotations = [Keys.volumeIDAnnotation: request.name, Keys.policyAnnotation: parameters.policy ?? ""]
         if let claim = request.claimName { annotations[Keys.claimAnnotation] = claim }
+        if let createdThrough { annotations[Keys.createdThroughAnnotation] = createdThrough }
         var labels = [Keys.poolClusterLabel: parameters.poolCluster]
         if case .snapshot(let id) = request.source { labels[Keys.sourceVolumeLabel] = id.volumeID }
         return CStorVolumeConfig(
@@ -203,6 +227,7 @@ struct CStorEngine: VolumeEngine {
             spec: CStorVolumeConfig.Spec(
                 capacity: ["storage": storage], cstorVolumeSource: source, policy: .newVolume,
                 provision: CStorVolumeConfigKind.Provision(capacity: ["storage": storage], replicaCount: parameters.replicaCount)),
+            publish: request.preferredNode.map { CStorVolumeConfigKind.Publish(nodeId: $0) },
             status: CStorVolumeConfig.Status(phase: .pending),
             versionDetails: .newVolume)
     }
@@ -236,7 +261,13 @@ struct CStorEngine: VolumeEngine {
         }
     }
 
-    /// The pool cluster exists and has at least `replicaCount` ONLINE pool instances.
+    /// Whether the cvc-operator places replicas on a pool instance: any that is not OFFLINE and
+    /// not read-only (ONLINE and DEGRADED pools serve, and so do pools in other states).
+    static func isUsable(_ pool: CStorPoolInstance) -> Bool {
+        pool.phase != .offline && pool.status?.readOnly != true
+    }
+
+    /// The pool cluster exists and has at least `replicaCount` pool instances the operator uses.
     func requirePools(_ parameters: Parameters) async throws {
         let cluster =
             poolClusters.isSynced
@@ -247,11 +278,11 @@ struct CStorEngine: VolumeEngine {
                 "the CStorPoolCluster \(parameters.poolCluster) named by the StorageClass does not exist in namespace \(namespace)")
         }
         let instances = try await poolInstances(parameters.poolCluster)
-        let online = instances.filter { $0.phase == .online }
-        guard online.count >= parameters.replicaCount else {
-            let states = instances.map { "\($0.metadata.name) (\($0.phase?.rawValue ?? "no phase"))" }
+        let usable = instances.filter(Self.isUsable)
+        guard usable.count >= parameters.replicaCount else {
+            let states = instances.map { "\($0.metadata.name) (\($0.phase?.rawValue ?? "no phase")\($0.status?.readOnly == true ? ", read-only" : ""))" }
             throw CSIError.resourceExhausted(
-                "replicaCount \(parameters.replicaCount) needs as many ONLINE pool instances of \(parameters.poolCluster); it has \(online.count)"
+                "replicaCount \(parameters.replicaCount) needs as many pool instances of \(parameters.poolCluster) that are neither OFFLINE nor read-only; it has \(usable.count)"
                     + (states.isEmpty ? "" : ": " + states.joined(separator: ", ")))
         }
     }
@@ -283,20 +314,9 @@ struct CStorEngine: VolumeEngine {
         }
     }
 
-    func requireSnapshot(_ id: SnapshotID) async throws {
-        guard let source = try await client.getIfPresent(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace),
-            source.metadata.annotations[Keys.snapshotAnnotationPrefix + id.name] != nil
-        else {
-            throw CSIError.notFound("source snapshot \(id) does not exist")
-        }
-    }
-
     func deleteVolume(_ id: String) async throws {
         guard try await client.getIfPresent(CStorVolumeConfig.self, name: id, namespace: namespace) != nil else { return }
-        if let attachment = try await attachments(of: id).first {
-            throw CSIError.failedPrecondition(
-                "volume \(id) is still attached to node \(attachment.metadata.labels[Keys.attachmentNodeLabel] ?? "?") (CStorVolumeAttachment \(attachment.metadata.name))")
-        }
+        try await releaseAttachments(beforeDeleting: id)
         let result = try await client.deleteIfPresent(
             CStorVolumeConfig.self, name: id, namespace: namespace, options: DeleteOptions(propagationPolicy: .foreground))
         logger.info("deleting CStorVolumeConfig", metadata: ["volume_id": .string(id), "gone": .stringConvertible(result.isGone)])
@@ -307,7 +327,7 @@ struct CStorEngine: VolumeEngine {
     func volume(_ id: String) async throws -> VolumeInfo? {
         guard let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id, namespace: namespace) else { return nil }
         let cv = try await client.getIfPresent(CStorVolume.self, name: id, namespace: namespace)
-        let nodes = try await attachments(of: id).compactMap { $0.metadata.labels[Keys.attachmentNodeLabel] }.sorted()
+        let nodes = try await attachments(of: id).filter { !$0.metadata.isBeingDeleted }.compactMap(Self.node(of:)).sorted()
         return info(cvc, volume: cv, nodes: nodes)
     }
 
@@ -353,7 +373,8 @@ struct CStorEngine: VolumeEngine {
         } catch let error as KubernetesError where error.kind == .gone || error.kind == .badRequest {
             throw CSIError.aborted("starting_token is no longer valid (\(error.message)); list from the start")
         }
-        let byVolume = Dictionary(grouping: try await client.listAll(CStorVolumeAttachment.self, namespace: namespace).items) {
+        let live = try await client.listAll(CStorVolumeAttachment.self, namespace: namespace).items.filter { !$0.metadata.isBeingDeleted }
+        let byVolume = Dictionary(grouping: live) {
             $0.metadata.labels[Keys.attachmentVolumeLabel] ?? ""
         }
         let volumes = try await client.listAll(CStorVolume.self, namespace: namespace).items
@@ -361,7 +382,7 @@ struct CStorEngine: VolumeEngine {
         let items = page.items.filter { !$0.metadata.isBeingDeleted }.map { cvc in
             info(
                 cvc, volume: cvs[cvc.metadata.name],
-                nodes: (byVolume[cvc.metadata.name] ?? []).compactMap { $0.metadata.labels[Keys.attachmentNodeLabel] }.sorted())
+                nodes: (byVolume[cvc.metadata.name] ?? []).compactMap(Self.node(of:)).sorted())
         }
         let next = page.continueToken.flatMap { $0.isEmpty ? nil : Self.encodeToken($0, kind: "volumes") } ?? ""
         return Page(items: items, nextToken: next)
@@ -416,7 +437,7 @@ struct CStorEngine: VolumeEngine {
     func capacity(parameters: [String: String]) async throws -> CapacityInfo {
         guard parameters["cstorPoolCluster"] != nil else { return CapacityInfo(availableBytes: 0, maximumVolumeBytes: nil) }
         let parsed = try Parameters(parameters)
-        let free = try await poolInstances(parsed.poolCluster).filter { $0.phase == .online }
+        let free = try await poolInstances(parsed.poolCluster).filter(Self.isUsable)
             .map { (try? $0.status?.capacity?.free?.bytes ?? 0) ?? 0 }
             .sorted(by: >)
         let total = free.reduce(0, +)
@@ -426,222 +447,5 @@ struct CStorEngine: VolumeEngine {
         return CapacityInfo(
             availableBytes: total / Int64(parsed.replicaCount) / Self.gibibyte * Self.gibibyte,
             maximumVolumeBytes: largest / Self.gibibyte * Self.gibibyte)
-    }
-
-    // MARK: - Attach
-
-    func attachments(of volume: String) async throws -> [CStorVolumeAttachment] {
-        try await client.listAll(
-            CStorVolumeAttachment.self, namespace: namespace, labelSelector: "\(Keys.attachmentVolumeLabel)=\(volume)"
-        ).items.filter { !$0.metadata.isBeingDeleted }
-    }
-
-    func publishVolume(_ id: String, node: String, access: VolumeAccess, readOnly: Bool) async throws -> [String: String] {
-        guard let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id, namespace: namespace) else {
-            throw CSIError.notFound("volume \(id) does not exist")
-        }
-        guard try await client.getIfPresent(Node.self, name: node, namespace: nil) != nil else {
-            throw CSIError.notFound("node \(node) does not exist")
-        }
-        guard let cv = try await client.getIfPresent(CStorVolume.self, name: id, namespace: namespace),
-            cv.phase == .healthy || cv.phase == .degraded
-        else {
-            let phase = try await client.getIfPresent(CStorVolume.self, name: id, namespace: namespace)?.phase?.rawValue
-            throw CSIError.unavailable(
-                "the target of volume \(id) is \(phase ?? "not created yet") (CStorVolumeConfig \(cvc.phase?.rawValue ?? "unknown")); it must be Healthy or Degraded to attach")
-        }
-        guard let iqn = cv.spec.iqn, let portal = cv.spec.targetPortal else {
-            throw CSIError.unavailable("CStorVolume \(id) has no iqn or targetPortal yet")
-        }
-        let existing = try await attachments(of: id)
-        if let other = existing.first(where: { $0.spec.volume?.ownerNodeID != node && $0.metadata.labels[Keys.attachmentNodeLabel] != node }) {
-            throw CSIError.failedPrecondition(
-                "volume \(id) is attached to node \(other.metadata.labels[Keys.attachmentNodeLabel] ?? other.spec.volume?.ownerNodeID ?? "?"); a cStor volume is attached to one node at a time")
-        }
-        if let mine = existing.first {
-            if (mine.spec.volume?.readOnly ?? false) != readOnly {
-                throw CSIError.alreadyExists("volume \(id) is already attached to \(node) \((mine.spec.volume?.readOnly ?? false) ? "read-only" : "read-write")")
-            }
-            if !mine.metadata.finalizers.contains(Keys.attachmentFinalizer) {
-                // A CVA made by openebs/cstor-csi's node plugin: adopt it.
-                _ = try await refusals.write("CStorVolumeAttachment \(mine.metadata.name)") {
-                    try await client.updateWithRetry(CStorVolumeAttachment.self, name: mine.metadata.name, namespace: namespace) {
-                        if !$0.metadata.finalizers.contains(Keys.attachmentFinalizer) { $0.metadata.finalizers.append(Keys.attachmentFinalizer) }
-                    }
-                }
-            }
-        } else {
-            let attachment = CStorVolumeAttachment(
-                metadata: ObjectMeta(
-                    name: "\(id)-\(node)", namespace: namespace,
-                    labels: [Keys.attachmentVolumeLabel: id, Keys.attachmentNodeLabel: node],
-                    finalizers: [Keys.attachmentFinalizer]),
-                spec: CStorVolumeAttachment.Spec(
-                    iscsi: CStorVolumeAttachmentKind.ISCSI(iqn: iqn, lun: "0", targetPortal: portal),
-                    volume: CStorVolumeAttachmentKind.Volume(
-                        accessModes: [access.mode.rawValue], accessType: access.isBlock ? "block" : "mount",
-                        capacity: cv.spec.capacity?.description, fsType: access.fsType, mountOptions: access.mountFlags,
-                        name: id, ownerNodeID: node, readOnly: readOnly)))
-            do {
-                let inputs = [APIRefusal.Input(name: "node id", value: node, fields: ["metadata.name", "metadata.labels"])]
-                _ = try await refusals.write("CStorVolumeAttachment \(attachment.metadata.name)", inputs: inputs) {
-                    try await client.create(attachment)
-                }
-            } catch let error as KubernetesError where error.kind == .alreadyExists {
-                // Created by an earlier attempt whose answer was lost.
-            }
-            logger.info("attached", metadata: ["volume_id": .string(id), "node_id": .string(node)])
-        }
-        if cvc.publish?.nodeId != node {
-            _ = try await refusals.write("CStorVolumeConfig \(id)") {
-                try await client.mergePatch(CStorVolumeConfig.self, name: id, namespace: namespace, ["publish": ["nodeId": .string(node)]])
-            }
-        }
-        return ["transport": "iscsi", "iqn": iqn, "portal": portal, "lun": "0"]
-    }
-
-    func unpublishVolume(_ id: String, node: String?) async throws {
-        for attachment in try await attachments(of: id) {
-            let owner = attachment.metadata.labels[Keys.attachmentNodeLabel] ?? attachment.spec.volume?.ownerNodeID
-            if let node, owner != node { continue }
-            if attachment.metadata.finalizers.contains(Keys.attachmentFinalizer) {
-                do {
-                    _ = try await refusals.write("CStorVolumeAttachment \(attachment.metadata.name)") {
-                        try await client.updateWithRetry(CStorVolumeAttachment.self, name: attachment.metadata.name, namespace: namespace) {
-                            $0.metadata.finalizers.removeAll { $0 == Keys.attachmentFinalizer }
-                        }
-                    }
-                } catch let error as KubernetesError where error.kind == .notFound {
-                    continue
-                }
-            }
-            _ = try await client.deleteIfPresent(CStorVolumeAttachment.self, name: attachment.metadata.name, namespace: namespace)
-            logger.info("detached", metadata: ["volume_id": .string(id), "node_id": .string(owner ?? "")])
-        }
-        if let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id, namespace: namespace),
-            cvc.publish?.nodeId != nil, node == nil || cvc.publish?.nodeId == node
-        {
-            _ = try await refusals.write("CStorVolumeConfig \(id)") {
-                try await client.mergePatch(CStorVolumeConfig.self, name: id, namespace: namespace, ["publish": ["nodeId": nil]])
-            }
-        }
-    }
-
-    // MARK: - Snapshots
-
-    /// A snapshot is recorded as the annotation `snapshot.cstor.csi.openebs.io/<name>` of its
-    /// volume's CVC, and the API takes an annotation key's name part only if it is at most 63
-    /// characters with a letter or digit at both ends: checked before the target cuts anything.
-    static func snapshotNameProblem(_ name: String) -> String? {
-        if name.utf8.count > 63 {
-            return "is longer than 63 characters: the cstor engine records a snapshot as an annotation of its volume's CStorVolumeConfig, whose name part the Kubernetes API limits to 63"
-        }
-        let alphanumeric = { (scalar: Unicode.Scalar) in scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) }
-        guard let first = name.unicodeScalars.first, let last = name.unicodeScalars.last, alphanumeric(first), alphanumeric(last) else {
-            return "must start and end with a letter or a digit (it becomes part of an annotation key)"
-        }
-        return nil
-    }
-
-    func createSnapshot(_ id: SnapshotID, parameters: [String: String]) async throws -> SnapshotInfo {
-        if let problem = Self.snapshotNameProblem(id.name) {
-            throw CSIError.invalidArgument("snapshot name \(PathRules.quoted(id.name)) \(problem)")
-        }
-        let key = Keys.snapshotAnnotationPrefix + id.name
-        if let owner = try await snapshotOwners(named: id.name).first(where: { $0.metadata.name != id.volumeID }) {
-            throw CSIError.alreadyExists("snapshot \(id.name) already exists for volume \(owner.metadata.name)")
-        }
-        guard let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) else {
-            throw CSIError.notFound("source volume \(id.volumeID) does not exist")
-        }
-        if let recorded = cvc.metadata.annotations[key] {
-            return try await info(id, created: recorded)
-        }
-        guard let cv = try await client.getIfPresent(CStorVolume.self, name: id.volumeID, namespace: namespace),
-            cv.phase == .healthy || cv.phase == .degraded, let targetIP = cv.spec.targetIP
-        else {
-            throw CSIError.unavailable("the target of volume \(id.volumeID) is not Healthy or Degraded; no snapshot was attempted")
-        }
-        try await target.createSnapshot(volume: id.volumeID, snapshot: id.name, targetIP: targetIP, timeout: settings.snapshotTimeout)
-        let created = KubernetesTime.now.rawValue
-        let inputs = [APIRefusal.Input(name: "snapshot name", value: id.name, fields: ["metadata.annotations"])]
-        _ = try await refusals.write("CStorVolumeConfig \(id.volumeID)", inputs: inputs) {
-            try await client.updateWithRetry(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) { cvc in
-                if cvc.metadata.annotations[key] == nil { cvc.metadata.annotations[key] = created }
-            }
-        }
-        logger.info("snapshot created", metadata: ["snapshot_id": .string(id.description)])
-        return try await info(id, created: created)
-    }
-
-    /// CVCs holding a snapshot of this name (there should be at most one).
-    func snapshotOwners(named name: String) async throws -> [CStorVolumeConfig] {
-        let all =
-            volumeConfigs.isSynced
-            ? volumeConfigs.cachedObjects() : try await client.listAll(CStorVolumeConfig.self, namespace: namespace).items
-        return all.filter { $0.metadata.annotations[Keys.snapshotAnnotationPrefix + name] != nil }
-    }
-
-    func info(_ id: SnapshotID, created: String) async throws -> SnapshotInfo {
-        let replicas = try await client.listAll(
-            CStorVolumeReplica.self, namespace: namespace, labelSelector: "\(Keys.replicaVolumeLabel)=\(id.volumeID)"
-        ).items
-        let size = replicas.compactMap { $0.status?.snapshots?[id.name]?.logicalReferenced }.max() ?? 0
-        return SnapshotInfo(
-            id: id, sizeBytes: size, creationTime: KubernetesTime(rawValue: created).date ?? Date(timeIntervalSince1970: 0),
-            readyToUse: true)
-    }
-
-    func deleteSnapshot(_ id: SnapshotID) async throws {
-        let key = Keys.snapshotAnnotationPrefix + id.name
-        // The source volume is gone: its snapshots went with it.
-        guard let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace),
-            cvc.metadata.annotations[key] != nil
-        else { return }
-        if let cv = try await client.getIfPresent(CStorVolume.self, name: id.volumeID, namespace: namespace), let targetIP = cv.spec.targetIP {
-            guard cv.phase == .healthy || cv.phase == .degraded else {
-                throw CSIError.unavailable("the target of volume \(id.volumeID) is \(cv.phase?.rawValue ?? "in no phase"); retry once it is Healthy")
-            }
-            try await target.deleteSnapshot(volume: id.volumeID, snapshot: id.name, targetIP: targetIP, timeout: settings.snapshotTimeout)
-        }
-        _ = try await refusals.write("CStorVolumeConfig \(id.volumeID)") {
-            try await client.updateWithRetry(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace) {
-                $0.metadata.annotations.removeValue(forKey: key)
-            }
-        }
-        logger.info("snapshot deleted", metadata: ["snapshot_id": .string(id.description)])
-    }
-
-    func snapshot(_ id: SnapshotID) async throws -> SnapshotInfo? {
-        guard let cvc = try await client.getIfPresent(CStorVolumeConfig.self, name: id.volumeID, namespace: namespace),
-            let created = cvc.metadata.annotations[Keys.snapshotAnnotationPrefix + id.name]
-        else { return nil }
-        return try await info(id, created: created)
-    }
-
-    func listSnapshots(sourceVolumeID: String?, maxEntries: Int, startingToken: String) async throws -> Page<SnapshotInfo> {
-        let cvcs: [CStorVolumeConfig]
-        if let sourceVolumeID {
-            cvcs = try await client.getIfPresent(CStorVolumeConfig.self, name: sourceVolumeID, namespace: namespace).map { [$0] } ?? []
-        } else {
-            cvcs = try await client.listAll(CStorVolumeConfig.self, namespace: namespace).items
-        }
-        var all: [(SnapshotID, String)] = []
-        for cvc in cvcs {
-            for (key, created) in cvc.metadata.annotations where key.hasPrefix(Keys.snapshotAnnotationPrefix) {
-                all.append((SnapshotID(volumeID: cvc.metadata.name, name: String(key.dropFirst(Keys.snapshotAnnotationPrefix.count))), created))
-            }
-        }
-        all.sort { $0.0.description < $1.0.description }
-        var start = 0
-        if !startingToken.isEmpty {
-            let from = try Self.decodeToken(startingToken, kind: "snapshots")
-            start = all.firstIndex { $0.0.description >= from } ?? all.count
-        }
-        let end = maxEntries > 0 ? min(all.count, start + maxEntries) : all.count
-        var items: [SnapshotInfo] = []
-        for (id, created) in all[start..<end] { items.append(try await info(id, created: created)) }
-        let next = end < all.count ? Self.encodeToken(all[end].0.description, kind: "snapshots") : ""
-        return Page(items: items, nextToken: next)
     }
 }

@@ -239,7 +239,7 @@ struct LocalEngine: VolumeEngine {
 
     // MARK: - Snapshots
 
-    func createSnapshot(_ id: SnapshotID, parameters: [String: String]) async throws -> SnapshotInfo {
+    func createSnapshot(_ id: SnapshotID, requestedName: String, parameters: [String: String]) async throws -> SnapshotInfo {
         if let other = snapshots.all().map(\.record).first(where: { $0.id.name == id.name && $0.id.volumeID != id.volumeID }) {
             throw CSIError.alreadyExists("snapshot \(id.name) already exists for volume \(other.id.volumeID)")
         }
