@@ -17,7 +17,6 @@ struct DeadlineTests {
     @Test("A call past its deadline ends in DeadlineExceeded at the client, and its handler sees the RPC cancelled")
     func clientDeadline() async throws {
         try await withWaitingServer(bound: .seconds(10)) { identity, socket in
-            let start = ContinuousClock.now
             let code = try await withCSIClient(socket: socket) { client in
                 let identity = Csi_V1_Identity.Client(wrapping: client)
                 // Connected first, so that the deadline is spent in the handler, not in connecting.
@@ -29,7 +28,6 @@ struct DeadlineTests {
             #expect(code == .deadlineExceeded)
             let outcome = try await identity.outcome()
             #expect(outcome.cancelled, "the handler was not cancelled within \(outcome.after)")
-            #expect(ContinuousClock.now - start < .seconds(5))
         }
     }
 
@@ -43,7 +41,7 @@ struct DeadlineTests {
             #expect(response.ready.value == false)
             let outcome = try await identity.outcome()
             #expect(outcome.cancelled, "the handler was not cancelled within \(outcome.after)")
-            #expect(outcome.after >= .milliseconds(290) && outcome.after < .seconds(5))
+            #expect(outcome.after >= .milliseconds(290), "not cancelled before its deadline")
         }
     }
 

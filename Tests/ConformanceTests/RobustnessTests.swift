@@ -104,7 +104,12 @@ struct RobustnessTests {
             $0.volumeCapability = .mount()
         }
         async let staged = rpcCode { try await harness.node { try await $0.nodeStageVolume(stage) } }
-        try await Task.sleep(for: .milliseconds(60))
+        // SIGTERM once the stage is under way (its record written), never before the call reached
+        // the node: a call that was never accepted is refused (Unavailable) and proves nothing.
+        let underway = ContinuousClock.now + .seconds(60)
+        while harness.recordFiles().isEmpty && ContinuousClock.now < underway {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let status = try await harness.process?.stop(signal: SIGTERM) ?? -1
         let stageCode = await staged
         #expect(status == 0, "a graceful exit")

@@ -297,7 +297,8 @@ struct SwitchFromUpstreamTests {
                     $0.stagingTargetPath = paths.staging
                 })
             }
-            #expect(iscsi.log.contains { $0.contains(Self.iqnPrefix + volume) && $0.contains("--logout") }, "\(volume) logged out")
+            #expect(!iscsi.sessions.contains { $0.hasPrefix(Self.iqnPrefix + volume + " ") }, "\(volume) logged out")
+            #expect(!FileManager.default.fileExists(atPath: iscsi.state + "/nodes/" + Self.iqnPrefix + volume), "\(volume)'s node record deleted")
             _ = try await cluster.client {
                 try await $0.controllerUnpublishVolume(.with {
                     $0.volumeID = volume

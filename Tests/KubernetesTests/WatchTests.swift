@@ -212,7 +212,7 @@ struct WatchTests {
             _ = try await client.create(makeCVC("pvc-1"))
             let started = ContinuousClock.now
             let error = await kubernetesError {
-                try await client.waitFor(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, timeout: .milliseconds(300)) {
+                try await client.waitFor(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, timeout: .seconds(2)) {
                     $0.phase == .bound
                 }
             }
@@ -240,7 +240,7 @@ struct WatchTests {
             async let gone: Void = client.waitForDeletion(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, timeout: .seconds(10))
             _ = try await client.jsonPatch(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace, [.remove("/metadata/finalizers")])
             try await gone
-            try await client.waitForDeletion(CStorVolumeConfig.self, name: "pvc-never", namespace: namespace, timeout: .seconds(1))
+            try await client.waitForDeletion(CStorVolumeConfig.self, name: "pvc-never", namespace: namespace, timeout: .seconds(10))
         }
     }
 }

@@ -269,10 +269,12 @@ struct CStorEngine: VolumeEngine {
 
     /// The pool cluster exists and has at least `replicaCount` pool instances the operator uses.
     func requirePools(_ parameters: Parameters) async throws {
-        let cluster =
-            poolClusters.isSynced
-            ? poolClusters.cached(parameters.poolCluster)
-            : try await client.getIfPresent(CStorPoolCluster.self, name: parameters.poolCluster, namespace: namespace)
+        // A miss in the informer's cache is asked of the API server before the final answer: the
+        // cache may not have synced yet, or may lag a pool cluster created a moment ago.
+        var cluster = poolClusters.isSynced ? poolClusters.cached(parameters.poolCluster) : nil
+        if cluster == nil {
+            cluster = try await client.getIfPresent(CStorPoolCluster.self, name: parameters.poolCluster, namespace: namespace)
+        }
         guard cluster != nil else {
             throw CSIError.invalidArgument(
                 "the CStorPoolCluster \(parameters.poolCluster) named by the StorageClass does not exist in namespace \(namespace)")
