@@ -66,7 +66,7 @@ public final class CStorCluster: @unchecked Sendable {
             arguments: [
                 "--engine", "cstor", "--kubeconfig", kubeconfig, "--namespace", namespace,
                 "--target-snapshot-port", "\(target.port)", "--provision-timeout", "5", "--expand-timeout", "5",
-                "--snapshot-timeout", "5",
+                "--snapshot-timeout", "30",
             ] + extra,
             logDirectory: directory.url, environment: environment)
         controller = process
