@@ -21,10 +21,8 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
     func createVolume(
         request: Csi_V1_CreateVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_CreateVolumeResponse {
+        try RequiredFields.check(["name": !request.name.isEmpty, "volume_capabilities": !request.volumeCapabilities.isEmpty])
         let name = try IdentifierRules.requireVolumeID(request.name, field: "name")
-        guard !request.volumeCapabilities.isEmpty else {
-            throw CSIError.invalidArgument("volume_capabilities is required")
-        }
         let access = try request.volumeCapabilities.enumerated().map { index, capability in
             try VolumeAccess.require(capability, field: "volume_capabilities[\(index)]")
         }
@@ -55,8 +53,11 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
     func controllerPublishVolume(
         request: Csi_V1_ControllerPublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_ControllerPublishVolumeResponse {
+        try RequiredFields.check([
+            "volume_id": !request.volumeID.isEmpty, "node_id": !request.nodeID.isEmpty,
+            "volume_capability": request.hasVolumeCapability,
+        ])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        guard !request.nodeID.isEmpty else { throw CSIError.invalidArgument("node_id is required") }
         let nodeID = try IdentifierRules.requireVolumeID(request.nodeID, field: "node_id")
         let access = try VolumeAccess.require(request.hasVolumeCapability ? request.volumeCapability : nil)
         let readOnly = request.readonly || access.mode.isReadOnly
@@ -81,19 +82,18 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
     func validateVolumeCapabilities(
         request: Csi_V1_ValidateVolumeCapabilitiesRequest, context: ServerContext
     ) async throws -> Csi_V1_ValidateVolumeCapabilitiesResponse {
+        try RequiredFields.check([
+            "volume_id": !request.volumeID.isEmpty, "volume_capabilities": !request.volumeCapabilities.isEmpty,
+        ])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        guard !request.volumeCapabilities.isEmpty else {
-            throw CSIError.invalidArgument("volume_capabilities is required")
+        let decoded = try request.volumeCapabilities.enumerated().map { index, capability in
+            try VolumeAccess.wellFormed(capability, field: "volume_capabilities[\(index)]")
         }
         guard try await limited({ try await engine.volume(volumeID) }) != nil else {
             throw CSIError.notFound("volume \(volumeID) does not exist")
         }
-        for capability in request.volumeCapabilities {
-            switch VolumeAccess.decode(capability) {
-            case .success: continue
-            case .failure(.malformed(let message)): throw CSIError.invalidArgument("volume_capabilities: \(message)")
-            case .failure(.unsupported(let message)): return .with { $0.message = message }
-            }
+        for case .failure(let unsupported) in decoded {
+            return .with { $0.message = unsupported.message }
         }
         return .with {
             $0.confirmed = .with {
@@ -159,13 +159,12 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
     var advertisedCapabilities: [Csi_V1_ControllerServiceCapability.RPC.TypeEnum] {
         var types: [Csi_V1_ControllerServiceCapability.RPC.TypeEnum] = [
             .createDeleteVolume, .publishUnpublishVolume, .listVolumes, .listVolumesPublishedNodes, .getVolume,
-            .publishReadonly, .singleNodeMultiWriter,
+            .publishReadonly, .singleNodeMultiWriter, .expandVolume,
         ]
         let features = engine.features
         if features.contains(.capacity) { types.append(.getCapacity) }
         if features.contains(.snapshots) { types += [.createDeleteSnapshot, .listSnapshots, .getSnapshot] }
         if features.contains(.cloneFromVolume) { types.append(.cloneVolume) }
-        if features.contains(.expansion) { types.append(.expandVolume) }
         if features.contains(.volumeCondition) { types.append(.volumeCondition) }
         return types
     }
@@ -173,11 +172,8 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
     func controllerExpandVolume(
         request: Csi_V1_ControllerExpandVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_ControllerExpandVolumeResponse {
-        guard engine.features.contains(.expansion) else {
-            throw CSIError.unimplemented("volume expansion is not supported by the \(engine.name) engine")
-        }
+        try RequiredFields.check(["volume_id": !request.volumeID.isEmpty, "capacity_range": request.hasCapacityRange])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        guard request.hasCapacityRange else { throw CSIError.invalidArgument("capacity_range is required") }
         let range = request.capacityRange
         guard range.requiredBytes >= 0, range.limitBytes >= 0 else {
             throw CSIError.invalidArgument("capacity_range must not be negative")
@@ -225,8 +221,8 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
         request: Csi_V1_CreateSnapshotRequest, context: ServerContext
     ) async throws -> Csi_V1_CreateSnapshotResponse {
         try requireSnapshots()
+        try RequiredFields.check(["source_volume_id": !request.sourceVolumeID.isEmpty, "name": !request.name.isEmpty])
         let source = try IdentifierRules.requireVolumeID(request.sourceVolumeID, field: "source_volume_id")
-        guard !request.name.isEmpty else { throw CSIError.invalidArgument("name is required") }
         let id = try engine.snapshotID(name: request.name, sourceVolumeID: source)
         try IdentifierRules.requireMapSize(request.parameters, field: "parameters")
         let parameters = request.parameters.filter { !$0.key.hasPrefix("csi.storage.k8s.io/") }

@@ -58,8 +58,6 @@ struct ControllerWiring {
         identity = IdentityService(
             name: command.common.driverName,
             manifest: ["component": "controller", "build": BuildInfo.configuration, "engine": engine.name],
-            capabilities: [.service(.controllerService), .service(.volumeAccessibilityConstraints)]
-                + (engine.features.contains(.expansion) ? [.expansion(.online)] : []),
             logger: logger,
             readiness: { await readiness.current() })
     }

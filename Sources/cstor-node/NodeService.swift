@@ -6,7 +6,8 @@ import Logging
 /// The CSI Node service: stage (attach, format if blank, mount), publish (bind), unpublish,
 /// unstage (unmount, detach), stats, expansion and node info.
 ///
-/// Every RPC validates first, then takes the volume's lock (a concurrent call for the same volume
+/// Every RPC validates first — required fields present in the spec's order, then each value's form
+/// (InvalidArgument), then what this node cannot do (FailedPrecondition) — then takes the volume's lock (a concurrent call for the same volume
 /// gets Aborted), then returns early when the wanted state already exists, then does the steps,
 /// recording what it did in the volume's state record so that a retry after a crash at any point
 /// finishes the job.
@@ -31,13 +32,17 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     func nodeStageVolume(
         request: Csi_V1_NodeStageVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeStageVolumeResponse {
+        try RequiredFields.check([
+            "volume_id": !request.volumeID.isEmpty, "staging_target_path": !request.stagingTargetPath.isEmpty,
+            "volume_capability": request.hasVolumeCapability,
+        ])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
-        let access = try VolumeAccess.require(
-            request.hasVolumeCapability ? request.volumeCapability : nil, unsupported: CSIError.failedPrecondition)
-        try MountFlagPolicy.require(access)
         try IdentifierRules.requireMapSize(request.publishContext, field: "publish_context")
         let target = try AttachTarget(publishContext: request.publishContext)
+        let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
+        let decoded = try VolumeAccess.wellFormed(request.volumeCapability)
+        if case .success(let access) = decoded { try MountFlagPolicy.require(access) }
+        let access = try servable(decoded)
         try attachers.requireAttachable(target)
 
         try await withVolume(volumeID, operation: "NodeStageVolume") {
@@ -68,6 +73,9 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     func nodeUnstageVolume(
         request: Csi_V1_NodeUnstageVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeUnstageVolumeResponse {
+        try RequiredFields.check([
+            "volume_id": !request.volumeID.isEmpty, "staging_target_path": !request.stagingTargetPath.isEmpty,
+        ])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
         let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
 
@@ -101,17 +109,24 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     func nodePublishVolume(
         request: Csi_V1_NodePublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodePublishVolumeResponse {
+        // staging_target_path is not among them: the spec makes its absence FailedPrecondition
+        // ("Staging target path not set") for a plugin with STAGE_UNSTAGE_VOLUME.
+        try RequiredFields.check([
+            "volume_id": !request.volumeID.isEmpty, "target_path": !request.targetPath.isEmpty,
+            "volume_capability": request.hasVolumeCapability,
+        ])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        guard !request.stagingTargetPath.isEmpty else {
-            throw CSIError.failedPrecondition("staging_target_path is required: this plugin stages volumes first")
-        }
-        let stagingPath = try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
+        let stagingPath = request.stagingTargetPath.isEmpty
+            ? nil : try settings.paths.require(request.stagingTargetPath, field: "staging_target_path")
         let targetPath = try settings.paths.require(request.targetPath, field: "target_path")
         guard targetPath != stagingPath else {
             throw CSIError.invalidArgument("target_path must differ from staging_target_path")
         }
-        let access = try VolumeAccess.require(
-            request.hasVolumeCapability ? request.volumeCapability : nil, unsupported: CSIError.failedPrecondition)
+        let decoded = try VolumeAccess.wellFormed(request.volumeCapability)
+        guard let stagingPath else {
+            throw CSIError.failedPrecondition("staging_target_path is not set: this plugin stages volumes first (NodeStageVolume)")
+        }
+        let access = try servable(decoded)
 
         try await withVolume(volumeID, operation: "NodePublishVolume") {
             var record = try requireStaged(volumeID, stagingPath: stagingPath)
@@ -147,6 +162,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     func nodeUnpublishVolume(
         request: Csi_V1_NodeUnpublishVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeUnpublishVolumeResponse {
+        try RequiredFields.check(["volume_id": !request.volumeID.isEmpty, "target_path": !request.targetPath.isEmpty])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
         let targetPath = try settings.paths.require(request.targetPath, field: "target_path")
 
@@ -168,18 +184,12 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     func nodeGetVolumeStats(
         request: Csi_V1_NodeGetVolumeStatsRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeGetVolumeStatsResponse {
+        try RequiredFields.check(["volume_id": !request.volumeID.isEmpty, "volume_path": !request.volumePath.isEmpty])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        guard !request.volumePath.isEmpty else { throw CSIError.invalidArgument("volume_path is required") }
-        guard let normalized = PathRules.normalizedAbsolute(request.volumePath) else {
-            throw CSIError.invalidArgument("volume_path \(PathRules.quoted(request.volumePath)) is not a clean absolute path")
-        }
-        let volumePath = settings.paths.resolve(normalized) ?? normalized
         guard let record = try records.load(volumeID), record.phase == .staged else {
             throw CSIError.notFound("volume \(volumeID) is not staged on this node")
         }
-        guard volumePath == record.stagingPath || record.publications[volumePath] != nil else {
-            throw CSIError.notFound("\(volumePath) is neither the staging path nor a publish path of volume \(volumeID)")
-        }
+        let volumePath = try requireVolumePath(request.volumePath, of: record)
         let problem = VolumeInspection.problem(of: record, in: try mounter.table()) ?? health.fault(of: volumeID)
         var response = Csi_V1_NodeGetVolumeStatsResponse()
         response.volumeCondition = .with {
@@ -206,12 +216,8 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     func nodeExpandVolume(
         request: Csi_V1_NodeExpandVolumeRequest, context: ServerContext
     ) async throws -> Csi_V1_NodeExpandVolumeResponse {
+        try RequiredFields.check(["volume_id": !request.volumeID.isEmpty, "volume_path": !request.volumePath.isEmpty])
         let volumeID = try IdentifierRules.requireVolumeID(request.volumeID)
-        guard !request.volumePath.isEmpty else { throw CSIError.invalidArgument("volume_path is required") }
-        guard let normalized = PathRules.normalizedAbsolute(request.volumePath) else {
-            throw CSIError.invalidArgument("volume_path \(PathRules.quoted(request.volumePath)) is not a clean absolute path")
-        }
-        let volumePath = settings.paths.resolve(normalized) ?? normalized
         let required = request.hasCapacityRange ? request.capacityRange.requiredBytes : 0
         let limit = request.hasCapacityRange ? request.capacityRange.limitBytes : 0
         guard required >= 0, limit >= 0 else { throw CSIError.invalidArgument("capacity_range must not be negative") }
@@ -226,9 +232,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             guard let record = try records.load(volumeID), record.phase == .staged, let device = record.device else {
                 throw CSIError.notFound("volume \(volumeID) is not staged on this node")
             }
-            guard volumePath == record.stagingPath || record.publications[volumePath] != nil else {
-                throw CSIError.notFound("\(volumePath) is neither the staging path nor a publish path of volume \(volumeID)")
-            }
+            let volumePath = try requireVolumePath(request.volumePath, of: record)
             let lease = try verifiedDevice(record, for: "resize")
             defer { lease.release() }
             try await attachers.refreshSize(record.target, device: device)
@@ -266,6 +270,24 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             $0.maxVolumesPerNode = settings.maxVolumesPerNode
             $0.accessibleTopology = .with { $0.segments = [NodeSettings.topologyKey: settings.nodeID] }
         }
+    }
+
+    /// A capability this node cannot serve: FailedPrecondition, as the Node RPCs' error tables
+    /// name it ("Exceeds capabilities").
+    func servable(_ decoded: Result<VolumeAccess, VolumeAccess.Problem>) throws -> VolumeAccess {
+        try decoded.mapError { CSIError.failedPrecondition("volume_capability: \($0.message)") }.get()
+    }
+
+    /// The staged or published path of `record` that `path` names. Any other path, a relative or
+    /// unclean one included, is NotFound: the spec's "volume does not exist on the specified path".
+    func requireVolumePath(_ path: String, of record: VolumeRecord) throws -> String {
+        guard let normalized = PathRules.normalizedAbsolute(path).map({ settings.paths.resolve($0) ?? $0 }),
+            normalized == record.stagingPath || record.publications[normalized] != nil
+        else {
+            throw CSIError.notFound(
+                "volume \(record.volumeID) is not staged or published at \(PathRules.quoted(path)) on this node (its staging path is \(record.stagingPath))")
+        }
+        return normalized
     }
 
     func log(_ volumeID: String) -> Logger {

@@ -57,7 +57,6 @@ struct NodeWiring {
         identity = IdentityService(
             name: command.common.driverName,
             manifest: ["component": "node", "build": BuildInfo.configuration, "transports": command.transports],
-            capabilities: [.service(.volumeAccessibilityConstraints)],
             logger: logger,
             readiness: {
                 let missing = requiredPrograms.missing()

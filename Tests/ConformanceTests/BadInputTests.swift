@@ -209,14 +209,15 @@ struct BadInputTests {
                     $0.stagingTargetPath = path
                 })
             }
-            let pathIsClean = PathRules.normalizedAbsolute(path) != nil
-            node("NodeGetVolumeStats \(label)", pathIsClean ? .notFound : .invalidArgument) {
+            // Not a path of the volume, whatever its form: the spec's "volume does not exist on the
+            // specified path".
+            node("NodeGetVolumeStats \(label)", .notFound) {
                 _ = try await $0.nodeGetVolumeStats(.with {
                     $0.volumeID = "pvc-bad"
                     $0.volumePath = path
                 })
             }
-            node("NodeExpandVolume \(label)", pathIsClean ? .notFound : .invalidArgument) {
+            node("NodeExpandVolume \(label)", .notFound) {
                 _ = try await $0.nodeExpandVolume(.with {
                     $0.volumeID = "pvc-bad"
                     $0.volumePath = path
@@ -389,6 +390,30 @@ struct BadInputTests {
         controller("ValidateVolumeCapabilities no capabilities", .invalidArgument) {
             _ = try await $0.validateVolumeCapabilities(.with { $0.volumeID = "pvc-exists" })
         }
+        controller("ValidateVolumeCapabilities unknown volume, malformed capability (form before state)", .invalidArgument) {
+            _ = try await $0.validateVolumeCapabilities(.with {
+                $0.volumeID = "pvc-unknown"
+                $0.volumeCapabilities = [.with { $0.mount = .init() }]
+            })
+        }
+        controller("ValidateVolumeCapabilities no id", .invalidArgument) {
+            _ = try await $0.validateVolumeCapabilities(.with { $0.volumeCapabilities = [.mount()] })
+        }
+        controller("ControllerPublishVolume unknown volume, no capability", .invalidArgument) {
+            _ = try await $0.controllerPublishVolume(.with {
+                $0.volumeID = "pvc-unknown"
+                $0.nodeID = "node-1"
+            })
+        }
+        controller("ControllerPublishVolume no id", .invalidArgument) {
+            _ = try await $0.controllerPublishVolume(.with {
+                $0.nodeID = "node-1"
+                $0.volumeCapability = .mount()
+            })
+        }
+        controller("ControllerExpandVolume no id", .invalidArgument) {
+            _ = try await $0.controllerExpandVolume(.with { $0.capacityRange = .with { $0.requiredBytes = 1 << 30 } })
+        }
         controller("ValidateVolumeCapabilities unknown volume", .notFound) {
             _ = try await $0.validateVolumeCapabilities(.with {
                 $0.volumeID = "pvc-unknown"
@@ -508,6 +533,51 @@ struct BadInputTests {
                 $0.volumeCapability = .mount()
             })
         }
+        // Required fields are checked in the spec's order before anything else: a missing one is
+        // InvalidArgument even when the staging path is missing too (FailedPrecondition alone).
+        node("NodePublishVolume only a volume id", .invalidArgument) { _ = try await $0.nodePublishVolume(.with { $0.volumeID = "pvc-bad" }) }
+        node("NodePublishVolume no staging path, no target", .invalidArgument) {
+            _ = try await $0.nodePublishVolume(.with {
+                $0.volumeID = "pvc-bad"
+                $0.volumeCapability = .mount()
+            })
+        }
+        node("NodePublishVolume no staging path, no capability", .invalidArgument) {
+            _ = try await $0.nodePublishVolume(.with {
+                $0.volumeID = "pvc-bad"
+                $0.targetPath = target
+            })
+        }
+        node("NodePublishVolume no staging path, malformed capability", .invalidArgument) {
+            _ = try await $0.nodePublishVolume(.with {
+                $0.volumeID = "pvc-bad"
+                $0.targetPath = target
+                $0.volumeCapability = .with { $0.mount = .init() }
+            })
+        }
+        node("NodePublishVolume no staging path, unsupported capability", .failedPrecondition) {
+            _ = try await $0.nodePublishVolume(.with {
+                $0.volumeID = "pvc-bad"
+                $0.targetPath = target
+                $0.volumeCapability = .mount("btrfs")
+            })
+        }
+        node("NodePublishVolume no id, no target", .invalidArgument) {
+            _ = try await $0.nodePublishVolume(.with { $0.stagingTargetPath = staging })
+        }
+        node("NodeStageVolume unsupported capability, malformed publish_context", .invalidArgument) {
+            _ = try await $0.nodeStageVolume(.with {
+                $0.volumeID = "pvc-bad"
+                $0.stagingTargetPath = staging
+                $0.volumeCapability = .mount("btrfs")
+                $0.publishContext = ["transport": "nvme"]
+            })
+        }
+        node("NodeStageVolume no id, nothing else", .invalidArgument) { _ = try await $0.nodeStageVolume(.init()) }
+        node("NodeUnstageVolume no id", .invalidArgument) { _ = try await $0.nodeUnstageVolume(.with { $0.stagingTargetPath = staging }) }
+        node("NodeUnpublishVolume no id", .invalidArgument) { _ = try await $0.nodeUnpublishVolume(.with { $0.targetPath = target }) }
+        node("NodeGetVolumeStats no id", .invalidArgument) { _ = try await $0.nodeGetVolumeStats(.with { $0.volumePath = target }) }
+        node("NodeExpandVolume no id", .invalidArgument) { _ = try await $0.nodeExpandVolume(.with { $0.volumePath = target }) }
         node("NodePublishVolume no target", .invalidArgument) {
             _ = try await $0.nodePublishVolume(.with {
                 $0.volumeID = "pvc-bad"

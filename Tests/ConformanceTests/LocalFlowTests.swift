@@ -120,6 +120,18 @@ struct LocalFlowTests {
             let bytes = try #require(stats.usage.first { $0.unit == .bytes })
             #expect(bytes.total > 400 << 20)
             #expect(stats.volumeCondition.abnormal == false)
+            // A path that is not one of this volume's (another volume's, a relative form of its own,
+            // one below it) is NotFound: "volume does not exist on the specified path".
+            for path in [cloneStaging, String(target.dropFirst()), "relative/path", target + "/hello.txt", target + "/../mount"] {
+                let statsCode = await rpcCode {
+                    try await node.node { try await $0.nodeGetVolumeStats(.with { $0.volumeID = "pvc-flow"; $0.volumePath = path }) }
+                }
+                #expect(statsCode == .notFound, "NodeGetVolumeStats \(path)")
+                let expandCode = await rpcCode {
+                    try await node.node { try await $0.nodeExpandVolume(.with { $0.volumeID = "pvc-flow"; $0.volumePath = path }) }
+                }
+                #expect(expandCode == .notFound, "NodeExpandVolume \(path)")
+            }
 
             for (id, stagingPath) in [("pvc-flow", staging), ("pvc-flow-clone", cloneStaging)] {
                 try await node.node {

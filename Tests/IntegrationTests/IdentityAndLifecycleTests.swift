@@ -74,28 +74,32 @@ struct IdentityAndLifecycleTests {
         try await process.stop()
     }
 
-    @Test("GetPluginCapabilities: the controller offers the controller service, both offer topology")
+    @Test("GetPluginCapabilities: both binaries answer the same bytes, naming the controller service, topology and online expansion")
     func capabilities() async throws {
         let dir = try TemporaryDirectory()
         let controller = try await PluginProcess.start(
             "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--state-dir", dir.path], logDirectory: dir.url)
         let node = try await PluginProcess.start(
             "cstor-node", socketPath: dir.file("n.sock"), arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], logDirectory: dir.url)
-        func services(_ socket: String) async throws -> Set<Csi_V1_PluginCapability.Service.TypeEnum> {
-            let response = try await withCSIClient(socket: socket) { client in
+        func answer(_ socket: String) async throws -> Csi_V1_GetPluginCapabilitiesResponse {
+            try await withCSIClient(socket: socket) { client in
                 try await Csi_V1_Identity.Client(wrapping: client).getPluginCapabilities(.init())
             }
-            return Set(response.capabilities.compactMap { capability in
-                if case .service(let service) = capability.type { return service.type }
-                return nil
-            })
         }
-        let controllerServices = try await services(controller.socketPath)
-        let nodeServices = try await services(node.socketPath)
-        #expect(controllerServices.contains(.controllerService))
-        #expect(controllerServices.contains(.volumeAccessibilityConstraints))
-        #expect(!nodeServices.contains(.controllerService))
-        #expect(nodeServices.contains(.volumeAccessibilityConstraints))
+        let fromController = try await answer(controller.socketPath)
+        let fromNode = try await answer(node.socketPath)
+        // The spec: all instances of one version SHALL return the same set, whichever RPCs they serve.
+        #expect(try fromNode.serializedBytes() as [UInt8] == fromController.serializedBytes() as [UInt8])
+        let services = Set(fromNode.capabilities.compactMap { capability -> Csi_V1_PluginCapability.Service.TypeEnum? in
+            if case .service(let service) = capability.type { return service.type }
+            return nil
+        })
+        #expect(services == [.controllerService, .volumeAccessibilityConstraints])
+        let expansion = fromNode.capabilities.compactMap { capability -> Csi_V1_PluginCapability.VolumeExpansion.TypeEnum? in
+            if case .volumeExpansion(let expansion) = capability.type { return expansion.type }
+            return nil
+        }
+        #expect(expansion == [.online])
         try await controller.stop()
         try await node.stop()
     }

@@ -4,8 +4,8 @@ import Synchronization
 
 /// The CSI Identity service, shared by the controller and the node.
 ///
-/// Both binaries register it with their own capabilities and readiness check; a plugin that is not
-/// ready answers Probe with `ready = false` and the reason in the log, never an error, because
+/// Both binaries register it with their own readiness check and the same plugin capabilities
+/// (`pluginCapabilities`); a plugin that is not ready answers Probe with `ready = false` and the reason in the log, never an error, because
 /// the livenessprobe sidecar would otherwise restart a plugin that is merely waiting.
 public struct IdentityService: Csi_V1_Identity.SimpleServiceProtocol {
     /// Answers whether the plugin can serve requests now, and if not, why.
@@ -16,19 +16,25 @@ public struct IdentityService: Csi_V1_Identity.SimpleServiceProtocol {
         case notReady(String)
     }
 
+    /// What GetPluginCapabilities answers, in both binaries. The spec (Identity,
+    /// GetPluginCapabilities): "All instances of the same version of the Plugin SHALL return the same
+    /// set of capabilities, regardless of ... which RPCs an instance is serving." A CO that asks the
+    /// node endpoint must learn that there is a controller, or it never calls ControllerPublishVolume.
+    /// Both engines provide online expansion.
+    public static let pluginCapabilities: [Csi_V1_PluginCapability] = [
+        .service(.controllerService), .service(.volumeAccessibilityConstraints), .expansion(.online),
+    ]
+
     private let name: String
     private let manifest: [String: String]
-    private let capabilities: [Csi_V1_PluginCapability]
     private let readiness: ReadinessCheck
     private let logger: Logger
 
     public init(
-        name: String, manifest: [String: String], capabilities: [Csi_V1_PluginCapability],
-        logger: Logger, readiness: @escaping ReadinessCheck = { .ready }
+        name: String, manifest: [String: String], logger: Logger, readiness: @escaping ReadinessCheck = { .ready }
     ) {
         self.name = name
         self.manifest = manifest
-        self.capabilities = capabilities
         self.logger = logger
         self.readiness = readiness
     }
@@ -46,7 +52,7 @@ public struct IdentityService: Csi_V1_Identity.SimpleServiceProtocol {
     public func getPluginCapabilities(
         request: Csi_V1_GetPluginCapabilitiesRequest, context: ServerContext
     ) async throws -> Csi_V1_GetPluginCapabilitiesResponse {
-        .with { $0.capabilities = capabilities }
+        .with { $0.capabilities = Self.pluginCapabilities }
     }
 
     public func probe(request: Csi_V1_ProbeRequest, context: ServerContext) async throws -> Csi_V1_ProbeResponse {

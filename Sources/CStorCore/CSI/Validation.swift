@@ -45,6 +45,18 @@ public enum PathRules {
     }
 }
 
+/// The first check of every RPC: the fields the spec marks REQUIRED are present, in the spec's
+/// field order, before any value's form and long before anything looks at state (a request that
+/// lacks `target_path` is InvalidArgument even when its volume is not staged).
+public enum RequiredFields {
+    /// Throws InvalidArgument naming the first required field that is absent.
+    public static func check(_ fields: KeyValuePairs<String, Bool>) throws {
+        if let missing = fields.first(where: { !$0.value }) {
+            throw CSIError.invalidArgument("\(missing.key) is required")
+        }
+    }
+}
+
 /// Rules for the identifiers this driver hands out and accepts back.
 public enum IdentifierRules {
     /// The CSI size limit for string fields (spec "Size Limits").

@@ -122,6 +122,19 @@ public struct VolumeAccess: Sendable, Equatable, Codable {
         }
     }
 
+    /// Decodes a present capability for RPCs that check every field's form before what the
+    /// plugin cannot do: a malformed capability throws InvalidArgument now; an unsupported one is
+    /// returned, for the caller to refuse with its own code once every field was checked.
+    public static func wellFormed(
+        _ capability: Csi_V1_VolumeCapability, field: String = "volume_capability"
+    ) throws -> Result<VolumeAccess, Problem> {
+        switch decode(capability) {
+        case .success(let access): return .success(access)
+        case .failure(.malformed(let message)): throw CSIError.invalidArgument("\(field): \(message)")
+        case .failure(let unsupported): return .failure(unsupported)
+        }
+    }
+
     /// The CSI form, for responses (ValidateVolumeCapabilities confirms what it was asked).
     public var capability: Csi_V1_VolumeCapability {
         .with { capability in

@@ -52,12 +52,12 @@ extension VolumeEngine {
     }
 }
 
-/// Optional controller features an engine really provides; only these are advertised.
+/// Optional controller features an engine really provides; only these are advertised. Expansion is
+/// not optional: GetPluginCapabilities advertises it in both binaries, whatever the engine.
 struct EngineFeatures: Sendable, OptionSet {
     let rawValue: Int
     static let snapshots = EngineFeatures(rawValue: 1 << 0)
     static let cloneFromVolume = EngineFeatures(rawValue: 1 << 1)
-    static let expansion = EngineFeatures(rawValue: 1 << 2)
     static let capacity = EngineFeatures(rawValue: 1 << 3)
     static let volumeCondition = EngineFeatures(rawValue: 1 << 4)
 }

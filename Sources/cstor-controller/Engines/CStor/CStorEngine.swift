@@ -65,7 +65,7 @@ struct CStorEngine: VolumeEngine {
     }
 
     var name: String { "cstor" }
-    var features: EngineFeatures { [.snapshots, .expansion, .capacity, .volumeCondition] }
+    var features: EngineFeatures { [.snapshots, .capacity, .volumeCondition] }
     var namespace: String { settings.namespace }
 
     static let gibibyte: Int64 = 1 << 30

@@ -17,7 +17,7 @@ struct LocalEngine: VolumeEngine {
     let logger: Logger
 
     var name: String { "local" }
-    var features: EngineFeatures { [.snapshots, .cloneFromVolume, .expansion, .capacity, .volumeCondition] }
+    var features: EngineFeatures { [.snapshots, .cloneFromVolume, .capacity, .volumeCondition] }
 
     /// Volumes are sized in whole MiB.
     static let granularity: Int64 = 1 << 20
