@@ -22,6 +22,11 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Where the local engine keeps its volume files and metadata.")
     var stateDir: String = "/var/lib/cstor-csi/local"
 
+    @Option(
+        name: .customLong("node"),
+        help: "The local engine's nodes: a node id ControllerPublishVolume may attach to (repeat for more; default: this machine's hostname). Publishing to any other id is NotFound.")
+    var nodes: [String] = []
+
     @Option(help: "Largest number of operations running at once (towards the API server or the disk).")
     var maxConcurrentOperations: Int = 32
 

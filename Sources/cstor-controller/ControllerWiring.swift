@@ -26,7 +26,12 @@ struct ControllerWiring {
             guard let directory = PathRules.normalizedAbsolute(command.stateDir) else {
                 throw StartupError(description: "--state-dir \(command.stateDir) is not a clean absolute path")
             }
-            engine = try LocalEngine(stateDirectory: directory, logger: logger)
+            let nodes = command.nodes.isEmpty ? [LocalEngine.hostname()] : command.nodes
+            for node in nodes where IdentifierRules.volumeIDProblem(node) != nil {
+                throw StartupError(description: "--node \(node) is not a node id (letters, digits, '.', '_', '-')")
+            }
+            engine = try LocalEngine(stateDirectory: directory, nodes: Set(nodes), logger: logger)
+            logger.notice("local engine", metadata: ["state_dir": .string(directory), "nodes": .array(nodes.map { .string($0) })])
             background = []
         case .cstor:
             guard let configuration = try command.kubernetes.configuration() else {

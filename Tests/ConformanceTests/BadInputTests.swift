@@ -379,6 +379,13 @@ struct BadInputTests {
                 $0.nodeID = "node-1"
             })
         }
+        controller("ControllerPublishVolume unknown node (not a --node of the local engine)", .notFound) {
+            _ = try await $0.controllerPublishVolume(.with {
+                $0.volumeID = "pvc-exists"
+                $0.nodeID = "node-nowhere"
+                $0.volumeCapability = .mount()
+            })
+        }
         controller("ControllerPublishVolume unknown volume", .notFound) {
             _ = try await $0.controllerPublishVolume(.with {
                 $0.volumeID = "pvc-unknown"

@@ -158,10 +158,14 @@ struct ControllerConformanceTests {
         }
     }
 
-    @Test("ControllerPublishVolume attaches to one node at a time; unpublish is idempotent")
+    @Test("ControllerPublishVolume attaches to one node at a time, only to a node the engine knows; unpublish is idempotent")
     func publishRules() async throws {
-        try await withLocalCluster { cluster in
+        try await withLocalCluster(controllerArguments: ["--node", "node-2"]) { cluster in
             _ = try await create(cluster, "pvc-pub")
+            // The spec's "Node does not exist": the local engine's nodes are its --node ids.
+            let unknownNode = await rpcError { try await publish(cluster, "pvc-pub", node: "node-unknown") }
+            #expect(unknownNode?.code == .notFound)
+            #expect(unknownNode?.message.contains("--node") == true, "\(String(describing: unknownNode))")
             #expect(await rpcCode { try await publish(cluster, "pvc-unknown", node: "node-1") } == .notFound)
             #expect(await rpcCode { try await publish(cluster, "pvc-pub", node: "") } == .invalidArgument)
             let missingCapability = await rpcCode {
@@ -224,7 +228,7 @@ struct ControllerConformanceTests {
 
     @Test("ListVolumes pages with max_entries and tokens; a foreign token is Aborted")
     func listVolumesPaging() async throws {
-        try await withLocalCluster { cluster in
+        try await withLocalCluster(controllerArguments: ["--node", "node-9"]) { cluster in
             for index in 0..<5 { _ = try await create(cluster, "pvc-list-\(index)") }
             _ = try await publish(cluster, "pvc-list-2", node: "node-9")
             var seen: [String] = []

@@ -18,7 +18,7 @@ public final class LocalCluster: @unchecked Sendable {
         node = harness
         stateDirectory = harness.directory.file("engine")
         controllerSocket = harness.directory.file("controller.sock")
-        self.controllerArguments = ["--engine", "local", "--state-dir", stateDirectory] + controllerArguments
+        self.controllerArguments = ["--engine", "local", "--state-dir", stateDirectory, "--node", NodeHarness.nodeID] + controllerArguments
     }
 
     /// Starts the controller, then the node with the controller's volume directory as its loop directory.

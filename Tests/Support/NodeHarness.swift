@@ -33,9 +33,12 @@ public final class NodeHarness: @unchecked Sendable {
         }
     }
 
+    /// The node id of the harness's node plugin (and the local engine's `--node` in LocalCluster).
+    public static let nodeID = "node-1"
+
     public var arguments: [String] {
         [
-            "--node-id", "node-1", "--kubelet-dir", kubeletDirectory, "--state-dir", stateDirectory,
+            "--node-id", Self.nodeID, "--kubelet-dir", kubeletDirectory, "--state-dir", stateDirectory,
             "--transports", "loop", "--loop-dir", volumeDirectory, "--loop-dir", directory.file("engine/volumes"),
         ] + extraArguments
     }

@@ -8,10 +8,14 @@ import Logging
 /// file per object, written atomically, so a crash at any point leaves state the retry finishes.
 ///
 /// StorageClass parameters are accepted and ignored: the local engine needs none.
+///
+/// The engine knows its nodes from `--node` (default: this machine's hostname): publishing to any
+/// other node id is NotFound, as the spec asks for a node that does not exist.
 struct LocalEngine: VolumeEngine {
     let stateDirectory: String
     let volumeDirectory: String
     let snapshotDirectory: String
+    let nodes: Set<String>
     private let volumes: JSONRecordDirectory<LocalVolume>
     private let snapshots: JSONRecordDirectory<LocalSnapshot>
     let logger: Logger
@@ -22,8 +26,9 @@ struct LocalEngine: VolumeEngine {
     /// Volumes are sized in whole MiB.
     static let granularity: Int64 = 1 << 20
 
-    init(stateDirectory: String, logger: Logger) throws {
+    init(stateDirectory: String, nodes: Set<String>, logger: Logger) throws {
         self.stateDirectory = stateDirectory
+        self.nodes = nodes
         volumeDirectory = (stateDirectory as NSString).appendingPathComponent("volumes")
         snapshotDirectory = (stateDirectory as NSString).appendingPathComponent("snapshots")
         for directory in [volumeDirectory, snapshotDirectory] {
@@ -33,6 +38,13 @@ struct LocalEngine: VolumeEngine {
         snapshots = try JSONRecordDirectory(directory: (stateDirectory as NSString).appendingPathComponent("meta/snapshots"))
         self.logger = logger
         removeLeftovers()
+    }
+
+    /// This machine's name, as `hostname` prints it: the node the engine attaches to by default.
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(cString: buffer)
     }
 
     // MARK: - Files
@@ -210,6 +222,10 @@ struct LocalEngine: VolumeEngine {
     func publishVolume(_ id: String, node: String, access: VolumeAccess, readOnly: Bool) async throws -> [String: String] {
         guard var volume = volumes.load(id), volume.state == .ready else {
             throw CSIError.notFound("volume \(id) does not exist")
+        }
+        guard nodes.contains(node) else {
+            throw CSIError.notFound(
+                "node \(node) does not exist: the local engine attaches to \(nodes.sorted().joined(separator: ", ")) (the controller's --node)")
         }
         if let other = volume.attachments.keys.sorted().first(where: { $0 != node }) {
             throw CSIError.failedPrecondition("volume \(id) is already published on node \(other); a volume is attached to one node at a time")
