@@ -30,13 +30,13 @@ struct ControllerService: Csi_V1_Controller.SimpleServiceProtocol {
         let capacity = try capacityToAllocate(request.hasCapacityRange ? request.capacityRange : nil)
         let source = try volumeSource(request.hasVolumeContentSource ? request.volumeContentSource : nil)
         let volumeRequest = VolumeRequest(
-            name: name, capacityBytes: capacity, access: access,
+            name: engine.volumeNames.volumeID(forName: name), requestedName: name, capacityBytes: capacity, access: access,
             parameters: request.parameters.filter { !$0.key.hasPrefix("csi.storage.k8s.io/") },
             source: source, claimName: request.parameters["csi.storage.k8s.io/pvc/name"],
             claimNamespace: request.parameters["csi.storage.k8s.io/pvc/namespace"],
             preferredNode: request.hasAccessibilityRequirements ? Topology.preferredNode(request.accessibilityRequirements) : nil)
 
-        let volume = try await locked(name, "CreateVolume") { try await engine.createVolume(volumeRequest) }
+        let volume = try await locked(volumeRequest.name, "CreateVolume") { try await engine.createVolume(volumeRequest) }
         return .with { $0.volume = csiVolume(volume) }
     }
 

@@ -62,6 +62,29 @@ struct CStorControllerTests {
         }
     }
 
+    @Test("A CreateVolume name of 128 bytes gets its stable shortened id (63 bytes at most); the volume attaches and takes a 128-byte snapshot name")
+    func longVolumeName() async throws {
+        try await withCStorCluster { cluster in
+            let name = "pvc-" + String(repeating: "a", count: 124)
+            let volume = try await create(cluster, name)
+            #expect(volume.volumeID.utf8.count <= 63)
+            #expect(volume.volumeID == SnapshotID.shortened(name, limit: 63))
+            let config = try #require(cvc(cluster, volume.volumeID))
+            #expect(config.metadata.annotations["cstor.csi.openebs.io/csi-name"] == name)
+            #expect(try await create(cluster, name).volumeID == volume.volumeID, "the same name is the same volume")
+            #expect(cluster.server.requestCount(verb: "create", pathContains: "cstorvolumeconfigs") == 1)
+            _ = try await publish(cluster, volume.volumeID)
+            let snapshot = try await cluster.client {
+                try await $0.createSnapshot(.with {
+                    $0.sourceVolumeID = volume.volumeID
+                    $0.name = String(repeating: "s", count: 128)
+                })
+            }.snapshot
+            #expect(snapshot.snapshotID.utf8.count <= 128)
+            #expect(snapshot.sourceVolumeID == volume.volumeID)
+        }
+    }
+
     @Test("StorageClass parameters and pools are checked before anything is created")
     func parametersAndPools() async throws {
         try await withCStorCluster { cluster in

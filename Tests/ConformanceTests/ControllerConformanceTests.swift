@@ -53,6 +53,42 @@ struct ControllerConformanceTests {
         }.snapshot
     }
 
+    @Test("128-byte names: CreateVolume gets a stable shortened id, CreateSnapshot of it with a 128-byte name succeeds and restores")
+    func longNames() async throws {
+        try await withLocalCluster { cluster in
+            let name = String(repeating: "v", count: 128)
+            let volume = try await create(cluster, name)
+            #expect(volume.volumeID.utf8.count <= SnapshotID.longestSnapshottableVolumeID)
+            #expect(volume.volumeID == SnapshotID.shortened(name, limit: SnapshotID.longestSnapshottableVolumeID))
+            #expect(try await create(cluster, name).volumeID == volume.volumeID, "the same name is the same volume")
+            let snapshotName = String(repeating: "s", count: 128)
+            func snapshot() async throws -> Csi_V1_Snapshot {
+                try await cluster.controllerClient {
+                    try await $0.createSnapshot(.with {
+                        $0.sourceVolumeID = volume.volumeID
+                        $0.name = snapshotName
+                    })
+                }.snapshot
+            }
+            let first = try await snapshot()
+            #expect(first.snapshotID.utf8.count <= 128)
+            #expect(first.sourceVolumeID == volume.volumeID)
+            #expect(try await snapshot().snapshotID == first.snapshotID, "the same name is the same snapshot")
+            // A short volume id keeps the 128-byte snapshot name only where <volume>@<name> fits.
+            _ = try await create(cluster, "pvc-short")
+            let short = try await cluster.controllerClient {
+                try await $0.createSnapshot(.with {
+                    $0.sourceVolumeID = "pvc-short"
+                    $0.name = "snap-short"
+                })
+            }.snapshot
+            #expect(short.snapshotID == "pvc-short@snap-short")
+            let restored = try await create(
+                cluster, String(repeating: "r", count: 128), source: .with { $0.snapshot = .with { $0.snapshotID = first.snapshotID } })
+            #expect(restored.contentSource.snapshot.snapshotID == first.snapshotID)
+        }
+    }
+
     @Test("CreateVolume refuses malformed requests with the spec's codes")
     func createVolumeValidation() async throws {
         try await withLocalCluster { cluster in

@@ -112,7 +112,7 @@ public final class CStorCluster: @unchecked Sendable {
         }.volume
         let deadline = ContinuousClock.now + .seconds(3)
         while ContinuousClock.now < deadline,
-            (server.store.object(CStorVolume.self, namespace: namespace, name: name)?.status?.phase ?? .initializing) == .initializing
+            (server.store.object(CStorVolume.self, namespace: namespace, name: volume.volumeID)?.status?.phase ?? .initializing) == .initializing
         {
             try await Task.sleep(for: .milliseconds(5))
         }

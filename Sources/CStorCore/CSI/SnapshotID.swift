@@ -33,7 +33,7 @@ public struct SnapshotID: Sendable, Hashable, CustomStringConvertible {
         IdentifierRules.volumeIDProblem(name)
     }
 
-    /// How an engine stores snapshot names: how long one may be, and what else it must be (for
+    /// How an engine stores snapshot (and volume) names: how long one may be, and what else it must be (for
     /// the cstor engine, the name part of an annotation key).
     public struct NameRule: Sendable {
         public var maximumLength: Int
@@ -68,19 +68,9 @@ public struct SnapshotID: Sendable, Hashable, CustomStringConvertible {
         return SnapshotID(volumeID: sourceVolumeID, name: short)
     }
 
-    /// The id of a CreateSnapshot without shortening: the CSI name as it is, refused when
-    /// `<volume>@<name>` would pass 128 bytes (the local engine's rule until it adopts `make`).
-    public static func require(name: String, sourceVolumeID: String) throws -> SnapshotID {
-        if let problem = nameProblem(name) {
-            throw CSIError.invalidArgument("name \(PathRules.quoted(name)) \(problem)")
-        }
-        let id = SnapshotID(volumeID: sourceVolumeID, name: name)
-        guard id.description.utf8.count <= IdentifierRules.maximumLength else {
-            throw CSIError.invalidArgument(
-                "the snapshot id \(id) would be longer than \(IdentifierRules.maximumLength) bytes; use a shorter name")
-        }
-        return id
-    }
+    /// The longest volume id that still leaves room for every snapshot of it: `<volume>@x-<hash>`
+    /// fits 128 bytes (109).
+    public static let longestSnapshottableVolumeID = IdentifierRules.maximumLength - 1 - (hashLength + 2)
 
     /// The shortened form of a snapshot name, at most `limit` bytes: `<prefix>-<hash>`, where
     /// `hash` is the first 16 hexadecimal digits of the SHA-256 of the whole name (its UTF-8
@@ -97,5 +87,15 @@ public struct SnapshotID: Sendable, Hashable, CustomStringConvertible {
         while let last = prefix.last, !isAlphanumeric(last) { prefix.removeLast() }
         let start = prefix.isEmpty ? String("snap".prefix(room)) : String(prefix)
         return "\(start)-\(hash)"
+    }
+}
+
+extension SnapshotID.NameRule {
+    /// The volume id CreateVolume gives the CSI name `name` on an engine whose volume ids follow
+    /// this rule: the name as it is when the rule takes it, else its shortened form, the same
+    /// `<prefix>-<hash>` snapshot names get (docs/snapshot-ids.md, "Volume ids").
+    public func volumeID(forName name: String) -> String {
+        if name.utf8.count <= maximumLength, problem(name) == nil { return name }
+        return SnapshotID.shortened(name, limit: maximumLength) ?? name
     }
 }

@@ -38,6 +38,8 @@ protocol VolumeEngine: Sendable {
     /// The id a CreateSnapshot of `name` gets: where the engine stores the snapshot under which
     /// name (`SnapshotID`; InvalidArgument for a name it cannot take).
     func snapshotID(name: String, sourceVolumeID: String) throws -> SnapshotID
+    /// The volume ids this engine can hold; CreateVolume names beyond them get the shortened form.
+    var volumeNames: SnapshotID.NameRule { get }
     /// Cuts the snapshot `id` (from `snapshotID`) for the CSI name `requestedName`.
     func createSnapshot(_ id: SnapshotID, requestedName: String, parameters: [String: String]) async throws -> SnapshotInfo
     func deleteSnapshot(_ id: SnapshotID) async throws
@@ -45,12 +47,6 @@ protocol VolumeEngine: Sendable {
     func listSnapshots(sourceVolumeID: String?, maxEntries: Int, startingToken: String) async throws -> Page<SnapshotInfo>
 }
 
-extension VolumeEngine {
-    /// The CSI name as it is, refused when `<volume>@<name>` would pass 128 bytes.
-    func snapshotID(name: String, sourceVolumeID: String) throws -> SnapshotID {
-        try SnapshotID.require(name: name, sourceVolumeID: sourceVolumeID)
-    }
-}
 
 /// Optional controller features an engine really provides; only these are advertised. Expansion is
 /// not optional: GetPluginCapabilities advertises it in both binaries, whatever the engine.
@@ -64,7 +60,12 @@ struct EngineFeatures: Sendable, OptionSet {
 
 /// A validated CreateVolume.
 struct VolumeRequest: Sendable, Equatable {
+    /// The volume's id: the CSI name, or its shortened form when the engine cannot hold the name
+    /// (`VolumeEngine.volumeNames`).
     var name: String
+    /// The CSI name of the CreateVolume, recorded when it differs from `name` so that another name
+    /// with the same shortened form is AlreadyExists.
+    var requestedName: String
     /// The size to allocate (already rounded by `allocationSize`).
     var capacityBytes: Int64
     var access: [VolumeAccess]

@@ -70,6 +70,11 @@ struct CStorEngine: VolumeEngine {
 
     static let gibibyte: Int64 = 1 << 30
 
+    /// A volume id names the CVC, the CV, the target's Service and the value of the labels that
+    /// the operator and the CVA carry: a Kubernetes label value holds at most 63 bytes, with a
+    /// letter or digit at both ends. Provisioner names (`pvc-<uid>`, 40 bytes) are kept as they are.
+    var volumeNames: SnapshotID.NameRule { SnapshotID.NameRule(maximumLength: 63) { Self.annotationNameProblem($0) } }
+
     // MARK: - Names the original driver uses
 
     enum Keys {
@@ -83,6 +88,8 @@ struct CStorEngine: VolumeEngine {
         static let sourceVolumeLabel = "openebs.io/source-volume"
         static let attachmentVolumeLabel = "Volname"
         static let attachmentNodeLabel = "nodeID"
+        /// Ours: the CreateVolume name of a CVC whose name is that name's shortened form.
+        static let csiNameAnnotation = "cstor.csi.openebs.io/csi-name"
         /// Ours: a CVA is only deleted by this driver's ControllerUnpublishVolume.
         static let attachmentFinalizer = "cstor.csi.openebs.io/attachment"
         /// Ours: one annotation per snapshot on its source CVC, holding its creation time.
@@ -151,7 +158,7 @@ struct CStorEngine: VolumeEngine {
             guard !existing.metadata.isBeingDeleted else {
                 throw CSIError.aborted("volume \(request.name) is being deleted; retry once it is gone")
             }
-            try requireSame(existing, storage: storage, parameters: parameters, source: source)
+            try requireSame(existing, request: request, storage: storage, parameters: parameters, source: source)
         } else {
             try await requirePools(parameters)
             if case .snapshot(let id) = request.source { try await requireSnapshot(id) }
@@ -168,7 +175,7 @@ struct CStorEngine: VolumeEngine {
             } catch let error as KubernetesError where error.kind == .alreadyExists {
                 // A concurrent or earlier create got there first; compare and wait like a retry.
                 let existing = try await client.get(CStorVolumeConfig.self, name: request.name, namespace: namespace)
-                try requireSame(existing, storage: storage, parameters: parameters, source: source)
+                try requireSame(existing, request: request, storage: storage, parameters: parameters, source: source)
             }
         }
         let bound = try await waitUntilBound(request.name)
@@ -218,6 +225,7 @@ struct CStorEngine: VolumeEngine {
         var annotations = [Keys.volumeIDAnnotation: request.name, Keys.policyAnnotation: parameters.policy ?? ""]
         if let claim = request.claimName { annotations[Keys.claimAnnotation] = claim }
         if let createdThrough { annotations[Keys.createdThroughAnnotation] = createdThrough }
+        if request.requestedName != request.name { annotations[Keys.csiNameAnnotation] = request.requestedName }
         var labels = [Keys.poolClusterLabel: parameters.poolCluster]
         if case .snapshot(let id) = request.source { labels[Keys.sourceVolumeLabel] = id.volumeID }
         return CStorVolumeConfig(
@@ -242,8 +250,15 @@ struct CStorEngine: VolumeEngine {
 
     /// The same name was created before: the same request is the same volume, anything else is
     /// AlreadyExists (CSI idempotency).
-    func requireSame(_ existing: CStorVolumeConfig, storage: Quantity, parameters: Parameters, source: String?) throws {
+    func requireSame(
+        _ existing: CStorVolumeConfig, request: VolumeRequest, storage: Quantity, parameters: Parameters, source: String?
+    ) throws {
         let name = existing.metadata.name
+        let existingName = existing.metadata.annotations[Keys.csiNameAnnotation] ?? name
+        guard existingName == request.requestedName else {
+            throw CSIError.alreadyExists(
+                "volume \(name) was created for the name \(PathRules.quoted(existingName)), whose shortened form is the same")
+        }
         let existingStorage = existing.spec.provision?.capacity?["storage"]
         var differences: [String] = []
         if existingStorage != storage { differences.append("size \(existingStorage?.description ?? "none") instead of \(storage)") }

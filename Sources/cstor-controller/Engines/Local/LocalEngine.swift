@@ -23,6 +23,15 @@ struct LocalEngine: VolumeEngine {
     var name: String { "local" }
     var features: EngineFeatures { [.snapshots, .cloneFromVolume, .capacity, .volumeCondition] }
 
+    /// Volume ids leave room for every snapshot id (`<volume>@<name>` within 128 bytes); snapshot
+    /// names are stored as they are wherever the id fits (docs/snapshot-ids.md).
+    let volumeNames = SnapshotID.NameRule(maximumLength: SnapshotID.longestSnapshottableVolumeID)
+    static let snapshotNames = SnapshotID.NameRule(maximumLength: IdentifierRules.maximumLength)
+
+    func snapshotID(name: String, sourceVolumeID: String) throws -> SnapshotID {
+        try SnapshotID.make(name: name, sourceVolumeID: sourceVolumeID, rule: Self.snapshotNames)
+    }
+
     /// Volumes are sized in whole MiB.
     static let granularity: Int64 = 1 << 20
 
@@ -91,6 +100,11 @@ struct LocalEngine: VolumeEngine {
 
     func createVolume(_ request: VolumeRequest) async throws -> VolumeInfo {
         if let existing = volumes.load(request.name) {
+            let existingName = existing.csiName ?? existing.id
+            guard existingName == request.requestedName else {
+                throw CSIError.alreadyExists(
+                    "volume \(request.name) was created for the name \(PathRules.quoted(existingName)), whose shortened form is the same")
+            }
             guard existing.capacityBytes == request.capacityBytes, existing.source == request.source,
                 existing.parameters == request.parameters
             else {
@@ -105,7 +119,8 @@ struct LocalEngine: VolumeEngine {
         let sourceFile = try sourceFile(of: request.source, capacity: request.capacityBytes)
         var volume = volumes.load(request.name)
             ?? LocalVolume(
-                id: request.name, capacityBytes: request.capacityBytes, parameters: request.parameters,
+                id: request.name, csiName: request.requestedName == request.name ? nil : request.requestedName,
+                capacityBytes: request.capacityBytes, parameters: request.parameters,
                 source: request.source, state: .creating, createdAt: Date(), attachments: [:])
         try volumes.save(volume, as: volume.id)
         FailPoints.hit("create.recorded")
@@ -259,12 +274,18 @@ struct LocalEngine: VolumeEngine {
         if let other = snapshots.all().map(\.record).first(where: { $0.id.name == id.name && $0.id.volumeID != id.volumeID }) {
             throw CSIError.alreadyExists("snapshot \(id.name) already exists for volume \(other.id.volumeID)")
         }
+        if let existing = snapshots.load(id.description), (existing.csiName ?? existing.id.name) != requestedName {
+            throw CSIError.alreadyExists(
+                "snapshot \(id) was created for the name \(PathRules.quoted(existing.csiName ?? existing.id.name)), whose shortened form is the same")
+        }
         if let existing = snapshots.load(id.description), existing.state == .ready { return info(existing) }
         guard let volume = volumes.load(id.volumeID), volume.state == .ready else {
             throw CSIError.notFound("source volume \(id.volumeID) does not exist")
         }
         var snapshot = snapshots.load(id.description)
-            ?? LocalSnapshot(id: id, sizeBytes: volume.capacityBytes, state: .creating, createdAt: Date())
+            ?? LocalSnapshot(
+                id: id, csiName: requestedName == id.name ? nil : requestedName, sizeBytes: volume.capacityBytes,
+                state: .creating, createdAt: Date())
         try snapshots.save(snapshot, as: id.description)
         FailPoints.hit("snapshot.recorded")
         let method = try FileCopier.copy(from: volumeFile(id.volumeID), to: snapshotFile(id))
@@ -344,6 +365,8 @@ struct LocalVolume: Codable, Sendable {
     }
 
     var id: String
+    /// The CSI name of the CreateVolume when `id` is its shortened form.
+    var csiName: String?
     var capacityBytes: Int64
     var parameters: [String: String]
     var source: VolumeSource?
@@ -355,6 +378,8 @@ struct LocalVolume: Codable, Sendable {
 /// A snapshot of the local engine as stored in meta/snapshots.
 struct LocalSnapshot: Codable, Sendable {
     var id: SnapshotID
+    /// The CSI name of the CreateSnapshot when `id.name` is its shortened form.
+    var csiName: String?
     var sizeBytes: Int64
     var state: LocalVolume.State
     var createdAt: Date
