@@ -307,7 +307,8 @@ extension NodeService {
         case S_IFREG where info.st_size == 0:
             unlinkat(parent.descriptor, name, 0)
         default:
-            throw CSIError.failedPrecondition("\(targetPath) is neither a directory nor an empty block target file; it is kept")
+            throw CSIError.failedPrecondition(
+                "\(targetPath) is neither a directory nor an empty block target file (a symbolic link, a device or a file with data); it is kept")
         }
     }
 

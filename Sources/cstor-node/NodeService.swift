@@ -44,6 +44,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
         if case .success(let access) = decoded { try MountFlagPolicy.require(access) }
         let access = try servable(decoded)
         try attachers.requireAttachable(target)
+        if case .loop(let file) = target { try requireVolumeSized(file) }
 
         try await withVolume(volumeID, operation: "NodeStageVolume") {
             let resumed = try records.load(volumeID)
@@ -276,6 +277,20 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
     /// name it ("Exceeds capabilities").
     func servable(_ decoded: Result<VolumeAccess, VolumeAccess.Problem>) throws -> VolumeAccess {
         try decoded.mapError { CSIError.failedPrecondition("volume_capability: \($0.message)") }.get()
+    }
+
+    /// The smallest loop file that can hold a volume (the local engine makes whole MiB).
+    static let smallestLoopFile: Int64 = 1 << 20
+
+    /// A loop file too small for any filesystem is FailedPrecondition before anything is attached
+    /// (mkfs would fail on it). A missing file is left to the attacher (NotFound).
+    func requireVolumeSized(_ file: String) throws {
+        var info = stat()
+        guard stat(file, &info) == 0 else { return }
+        guard Int64(info.st_size) >= Self.smallestLoopFile else {
+            throw CSIError.failedPrecondition(
+                "the loop file \(file) holds \(info.st_size) bytes; a volume needs at least \(Self.smallestLoopFile) bytes")
+        }
     }
 
     /// The staged or published path of `record` that `path` names. Any other path, a relative or

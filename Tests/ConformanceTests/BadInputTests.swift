@@ -47,6 +47,10 @@ struct BadInputTests {
         ("mount-flag-bind", .mount(flags: ["bind"]), .invalidArgument),
         ("mount-flag-nul", .mount(flags: ["a\u{0}b"]), .invalidArgument),
         ("mount-flag-empty", .mount(flags: [""]), .invalidArgument),
+        // Accepted by the old validator, refused by the kernel: INTERNAL from mount before.
+        ("mount-flag-dash-o", .mount(flags: ["-o"]), .invalidArgument),
+        ("mount-flag-uid-on-ext4", .mount(flags: ["uid=0"]), .invalidArgument),
+        ("mount-flag-umask-on-xfs", .mount("xfs", flags: ["umask=022"]), .invalidArgument),
     ]
 
     static let unsupportedCapabilities: [(String, Csi_V1_VolumeCapability)] = [
@@ -366,6 +370,27 @@ struct BadInputTests {
                 $0.secrets = ["password": "hunter2-bad-input"]
             })
         }
+        // Capacities beyond what the engine holds: OutOfRange, and nothing reserved.
+        controller("CreateVolume 2^62 bytes (more than the engine holds)", .outOfRange) {
+            _ = try await $0.createVolume(.with {
+                $0.name = "pvc-huge"
+                $0.volumeCapabilities = [.mount()]
+                $0.capacityRange = .with { $0.requiredBytes = 1 << 62 }
+            })
+        }
+        controller("CreateVolume of the same name at a sane size (the failed create reserved nothing)", nil) {
+            _ = try await $0.createVolume(.with {
+                $0.name = "pvc-huge"
+                $0.volumeCapabilities = [.mount()]
+                $0.capacityRange = .with { $0.requiredBytes = 1 << 20 }
+            })
+        }
+        controller("ControllerExpandVolume to 1.1 PB", .outOfRange) {
+            _ = try await $0.controllerExpandVolume(.with {
+                $0.volumeID = "pvc-exists"
+                $0.capacityRange = .with { $0.requiredBytes = 1_100_000_000_000_000 }
+            })
+        }
         controller("DeleteVolume no id", .invalidArgument) { _ = try await $0.deleteVolume(.init()) }
         controller("ControllerPublishVolume no node", .invalidArgument) {
             _ = try await $0.controllerPublishVolume(.with {
@@ -511,6 +536,19 @@ struct BadInputTests {
                 $0.publishContext = ["transport": "iscsi", "iqn": "iqn.2016-09.com.openebs.cstor:x", "portal": "10.0.0.1:3260"]
             })
         }
+        for (label, size) in [("empty", 0), ("4 KiB", 4096)] {
+            node("NodeStageVolume loop file \(label) (too small to format)", .failedPrecondition) {
+                let file = "\(engineVolumes)/pvc-small-\(size).img"
+                FileManager.default.createFile(atPath: file, contents: Data(count: size))
+                defer { unlink(file) }
+                _ = try await $0.nodeStageVolume(.with {
+                    $0.volumeID = "pvc-small"
+                    $0.stagingTargetPath = staging
+                    $0.volumeCapability = .mount()
+                    $0.publishContext = ["transport": "loop", "file": file]
+                })
+            }
+        }
         node("NodeStageVolume missing backing file", .notFound) {
             _ = try await $0.nodeStageVolume(.with {
                 $0.volumeID = "pvc-bad"
@@ -638,6 +676,98 @@ struct BadInputTests {
             })
         }
         return cases
+    }
+
+    @Test("Paths in the way on the node's disk (a file, a link, a loop, a long name) get InvalidArgument (FailedPrecondition for unpublish of what is kept), never INTERNAL, and are left as they were")
+    func pathsInTheWay() async throws {
+        try await withLocalCluster { cluster in
+            let node = cluster.node
+            let capability = Csi_V1_VolumeCapability.mount()
+            _ = try await cluster.controllerClient {
+                try await $0.createVolume(.with {
+                    $0.name = "pvc-paths"
+                    $0.volumeCapabilities = [capability]
+                    $0.capacityRange = .with { $0.requiredBytes = 64 << 20 }
+                })
+            }
+            let context = try await cluster.controllerClient {
+                try await $0.controllerPublishVolume(.with {
+                    $0.volumeID = "pvc-paths"
+                    $0.nodeID = NodeHarness.nodeID
+                    $0.volumeCapability = capability
+                })
+            }.publishContext
+            let staging = node.stagingPath("pvc-paths")
+            _ = try await node.node {
+                try await $0.nodeStageVolume(.with {
+                    $0.volumeID = "pvc-paths"
+                    $0.stagingTargetPath = staging
+                    $0.publishContext = context
+                    $0.volumeCapability = capability
+                })
+            }
+            let pods = node.kubeletDirectory + "/pods/hostile/volumes/kubernetes.io~csi"
+            try FileManager.default.createDirectory(atPath: pods, withIntermediateDirectories: true)
+            let file = pods + "/a-file"
+            try Data("data".utf8).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.createSymbolicLink(atPath: pods + "/dangling", withDestinationPath: "/nonexistent/x")
+            try FileManager.default.createSymbolicLink(atPath: pods + "/loop", withDestinationPath: pods + "/loop")
+            try FileManager.default.createSymbolicLink(atPath: pods + "/to-etc", withDestinationPath: "/etc")
+            // The node never follows a symlink below the kubelet directory, and a path whose parts
+            // are not directories cannot be a target: the request's path is unusable (InvalidArgument).
+            let cases: [(String, String, RPCError.Code)] = [
+                ("a regular file", file, .invalidArgument),
+                ("below a regular file", file + "/mount", .invalidArgument),
+                ("a dangling symbolic link", pods + "/dangling", .invalidArgument),
+                ("below a looping symbolic link", pods + "/loop/mount", .invalidArgument),
+                ("below a link out of the kubelet directory", pods + "/to-etc/mount", .invalidArgument),
+                ("a component of 300 bytes", pods + "/" + String(repeating: "n", count: 300), .invalidArgument),
+            ]
+            var failures: [String] = []
+            for (label, path, expected) in cases {
+                let publish = await rpcError {
+                    try await node.node {
+                        try await $0.nodePublishVolume(.with {
+                            $0.volumeID = "pvc-paths"
+                            $0.stagingTargetPath = staging
+                            $0.targetPath = path
+                            $0.volumeCapability = capability
+                        })
+                    }
+                }
+                if publish?.code != expected { failures.append("NodePublishVolume target \(label): \(String(describing: publish))") }
+                let unpublish = await rpcError {
+                    try await node.node { try await $0.nodeUnpublishVolume(.with { $0.volumeID = "pvc-paths"; $0.targetPath = path }) }
+                }
+                // A path whose parents are fine and that holds nothing of ours is done; one in the
+                // way is refused, never removed.
+                if let unpublish, unpublish.code == .internalError || unpublish.code == .unknown {
+                    failures.append("NodeUnpublishVolume target \(label): \(unpublish)")
+                }
+                let stage = await rpcError {
+                    try await node.node {
+                        try await $0.nodeStageVolume(.with {
+                            $0.volumeID = "pvc-paths-2"
+                            $0.stagingTargetPath = path.replacingOccurrences(of: pods, with: node.kubeletDirectory + "/plugins/x")
+                            $0.publishContext = context
+                            $0.volumeCapability = capability
+                        })
+                    }
+                }
+                if stage?.code == .internalError || stage?.code == .unknown { failures.append("NodeStageVolume \(label): \(String(describing: stage))") }
+            }
+            // Unpublishing a target that holds a file with data, or is a link: refused, kept.
+            for path in [file, pods + "/dangling"] {
+                let code = await rpcCode {
+                    try await node.node { try await $0.nodeUnpublishVolume(.with { $0.volumeID = "pvc-paths"; $0.targetPath = path }) }
+                }
+                if code != .failedPrecondition { failures.append("NodeUnpublishVolume \(path): \(String(describing: code))") }
+            }
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == "data", "the file in the way is kept")
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: pods + "/dangling") == "/nonexistent/x")
+            _ = try await node.node { try await $0.nodeUnstageVolume(.with { $0.volumeID = "pvc-paths"; $0.stagingTargetPath = staging }) }
+        }
     }
 
     @Test("More than 200 malformed or hostile requests get the required codes; both binaries keep serving")

@@ -3,6 +3,8 @@
 public enum PathRules {
     /// Linux PATH_MAX.
     public static let maximumLength = 4096
+    /// Linux NAME_MAX: the longest name of one path component.
+    public static let maximumComponentLength = 255
 
     /// The path with a trailing slash removed, or nil unless it is absolute, free of NUL and
     /// control characters, and has no empty, `.` or `..` component.
@@ -30,6 +32,10 @@ public enum PathRules {
         guard let normalized = normalizedAbsolute(path) else {
             throw CSIError.invalidArgument(
                 "\(field) \(quoted(path)) must be an absolute path without '.', '..', empty components or control characters")
+        }
+        if let long = normalized.split(separator: "/").first(where: { $0.utf8.count > maximumComponentLength }) {
+            throw CSIError.invalidArgument(
+                "\(field) \(quoted(path)) has a component of \(long.utf8.count) bytes; Linux allows \(maximumComponentLength)")
         }
         guard roots.contains(where: { isWithin(normalized, root: $0) }), !roots.contains(normalized) else {
             throw CSIError.invalidArgument(

@@ -41,6 +41,9 @@ public struct VolumeAccess: Sendable, Equatable, Codable {
 
     /// Mount options that would change what kind of mount is made rather than how it behaves.
     static let structuralFlags: Set<String> = ["bind", "rbind", "remount", "move", "loop", "defaults"]
+    /// Options of filesystems that keep no owners or modes (vfat, ntfs, iso9660): ext4 and xfs
+    /// refuse them at mount time.
+    static let ownershipFlags: Set<String> = ["uid", "gid", "umask", "fmask", "dmask", "mode"]
 
     /// Why a capability cannot be served: malformed requests are the client's mistake
     /// (InvalidArgument); unsupported ones are valid CSI that this driver cannot do (the RPC
@@ -102,6 +105,13 @@ public struct VolumeAccess: Sendable, Equatable, Codable {
             }
         }
         guard allowed else { return "mount flag \(PathRules.quoted(flag)) contains characters mount options cannot have" }
+        guard let first = flag.unicodeScalars.first, first.properties.isAlphabetic else {
+            return "mount flag \(PathRules.quoted(flag)) is not a mount option: options start with a letter (give \"noatime\", not \"-o noatime\")"
+        }
+        let key = flag.split(separator: "=", maxSplits: 1).first.map { String($0).lowercased() } ?? ""
+        guard !ownershipFlags.contains(key) else {
+            return "mount flag \(flag) is not an ext4 or xfs option: these filesystems keep owners and modes on disk (set fsGroup in the pod instead)"
+        }
         guard !structuralFlags.contains(flag.lowercased()) else {
             return "mount flag \(flag) is not allowed: it changes the kind of mount the driver makes"
         }

@@ -90,10 +90,25 @@ struct LocalEngine: VolumeEngine {
         access(stateDirectory, W_OK) == 0 ? .ready : .notReady("the state directory \(stateDirectory) is not writable")
     }
 
+    /// Whole MiB, at most the size of the filesystem that holds the state directory: a sparse
+    /// file may promise more than is free, but never more than the whole filesystem.
     func allocationSize(forRequested requestedBytes: Int64) throws -> Int64 {
         let (rounded, overflow) = requestedBytes.addingReportingOverflow(Self.granularity - 1)
         guard !overflow else { throw CSIError.outOfRange("\(requestedBytes) bytes is too large") }
-        return rounded / Self.granularity * Self.granularity
+        let size = rounded / Self.granularity * Self.granularity
+        if let maximum = maximumVolumeBytes(), size > maximum {
+            throw CSIError.outOfRange(
+                "\(requestedBytes) bytes is more than the local engine holds: at most \(maximum) bytes, the size of the filesystem of \(stateDirectory)")
+        }
+        return size
+    }
+
+    /// The size of the filesystem holding the state directory, in whole MiB.
+    func maximumVolumeBytes() -> Int64? {
+        var info = statvfs()
+        guard statvfs(stateDirectory, &info) == 0 else { return nil }
+        let (total, overflow) = Int64(info.f_blocks).multipliedReportingOverflow(by: Int64(info.f_frsize))
+        return overflow ? nil : total / Self.granularity * Self.granularity
     }
 
     // MARK: - Volumes
@@ -131,7 +146,16 @@ struct LocalEngine: VolumeEngine {
         } else {
             try createSparseFile(file)
         }
-        try setSize(file, volume.capacityBytes)
+        do {
+            try setSize(file, volume.capacityBytes)
+        } catch let error as CSIError where error.code == .outOfRange {
+            // A size the filesystem cannot hold is the caller's mistake, not an interrupted
+            // create: nothing of it stays, so the name is free for a request that fits.
+            unlink(file)
+            try AtomicFile.syncDirectory(volumeDirectory)
+            try volumes.delete(volume.id)
+            throw error
+        }
         FailPoints.hit("create.file-written")
         volume.state = .ready
         try volumes.save(volume, as: volume.id)
@@ -181,7 +205,12 @@ struct LocalEngine: VolumeEngine {
         guard stat(path, &info) == 0 else { throw CSIError.internal("cannot stat \(path): \(String(cString: strerror(errno)))") }
         guard Int64(info.st_size) < size else { return }
         guard truncate(path, off_t(size)) == 0 else {
-            throw CSIError.internal("cannot size \(path) to \(size) bytes: \(String(cString: strerror(errno)))")
+            let reason = errno
+            if reason == EFBIG || reason == EINVAL {
+                throw CSIError.outOfRange(
+                    "\(size) bytes is more than the local engine's filesystem holds in one file (\(String(cString: strerror(reason))))")
+            }
+            throw CSIError.internal("cannot size \(path) to \(size) bytes: \(String(cString: strerror(reason)))")
         }
     }
 
@@ -229,7 +258,7 @@ struct LocalEngine: VolumeEngine {
             throw CSIError.internal("cannot statfs \(stateDirectory): \(String(cString: strerror(errno)))")
         }
         let available = Int64(info.f_bavail) * Int64(info.f_frsize)
-        return CapacityInfo(availableBytes: available / Self.granularity * Self.granularity, maximumVolumeBytes: nil)
+        return CapacityInfo(availableBytes: available / Self.granularity * Self.granularity, maximumVolumeBytes: maximumVolumeBytes())
     }
 
     // MARK: - Attach
