@@ -391,6 +391,25 @@ struct BadInputTests {
                 $0.capacityRange = .with { $0.requiredBytes = 1_100_000_000_000_000 }
             })
         }
+        // Message sizes: up to 4 MiB a request is read (and its 4 KiB map limit applies); above, it
+        // is RESOURCE_EXHAUSTED with the sizes, as gRPC answers, never a reset stream.
+        for (label, bytes, code) in [("3 MiB", 3 << 20, RPCError.Code.invalidArgument), ("5 MiB", 5 << 20, .resourceExhausted)] {
+            controller("CreateVolume message of \(label)", code) {
+                _ = try await $0.createVolume(.with {
+                    $0.name = "pvc-big-message"
+                    $0.volumeCapabilities = [.mount()]
+                    $0.parameters = ["pad": String(repeating: "p", count: bytes)]
+                })
+            }
+            node("NodeStageVolume message of \(label)", code) {
+                _ = try await $0.nodeStageVolume(.with {
+                    $0.volumeID = "pvc-bad"
+                    $0.stagingTargetPath = staging
+                    $0.volumeCapability = .mount()
+                    $0.publishContext = ["transport": "loop", "file": "/x", "pad": String(repeating: "p", count: bytes)]
+                })
+            }
+        }
         controller("DeleteVolume no id", .invalidArgument) { _ = try await $0.deleteVolume(.init()) }
         controller("ControllerPublishVolume no node", .invalidArgument) {
             _ = try await $0.controllerPublishVolume(.with {

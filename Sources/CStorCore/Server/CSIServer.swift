@@ -50,7 +50,9 @@ public struct CSIServer: Service {
             address = host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         }
         let transport = HTTP2ServerTransport.Posix(
-            address: address, transportSecurity: .plaintext, config: .defaults, eventLoopGroup: eventLoopGroup)
+            address: address, transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = CSIServerTransport.transportRequestBytes },
+            eventLoopGroup: eventLoopGroup)
         let eventLoop = eventLoopGroup.any()
         let server = GRPCServer(
             transport: CSIServerTransport(wrapping: transport, eventLoop: eventLoop, loopMethods: Self.loopMethods),

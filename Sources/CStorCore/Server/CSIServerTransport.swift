@@ -22,12 +22,23 @@ import Synchronization
 /// Probe). Every other method moves to the cooperative pool first: a handler that blocks
 /// (statvfs on a hung device, mkfs, fsync) must never hold up the event loop.
 ///
+/// **The largest request** is `maximumRequestBytes` (4 MiB, gRPC's usual limit). The HTTP/2
+/// transport resets the stream of a message above its own limit, and the client sees CANCELLED
+/// with no reason; so its limit is set higher (`transportRequestBytes`), and a message between the
+/// two is answered RESOURCE_EXHAUSTED with the sizes, as gRPC answers an oversized message. Beyond
+/// the transport's limit the stream is still reset: nothing that large is ever buffered.
+///
 /// It wraps the concrete HTTP/2 transport rather than any `ServerTransport`: in a generic wrapper
 /// every RPC would look up the metadata of its nested generic types at run time (~10,000
 /// instructions per call, measured with callgrind).
 public struct CSIServerTransport: ServerTransport {
     public typealias Base = HTTP2ServerTransport.Posix
     public typealias Bytes = Base.Bytes
+
+    /// The largest request message a CSI RPC may carry.
+    public static let maximumRequestBytes = 4 << 20
+    /// The transport's own limit (`HTTP2ServerTransport.Config.RPC.maxRequestPayloadSize`).
+    public static let transportRequestBytes = 16 << 20
 
     private let base: Base
     private let eventLoop: any EventLoop
@@ -87,6 +98,11 @@ public struct CSIServerTransport: ServerTransport {
 
             mutating func next() async throws -> Element? {
                 let part = try await base.next()
+                if case .message(let bytes) = part, bytes.count > CSIServerTransport.maximumRequestBytes {
+                    throw RPCError(
+                        code: .resourceExhausted,
+                        message: "the request message is \(bytes.count) bytes; this plugin receives at most \(CSIServerTransport.maximumRequestBytes)")
+                }
                 guard first else { return part }
                 first = false
                 guard case .metadata(var metadata) = part,
