@@ -19,6 +19,21 @@ struct JSONLogHandlerTests {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
+    @Test("Every text of a line is bounded, whatever logs it: a 100 kB error or message is cut and says its length")
+    func boundedText() throws {
+        let lines = try capture { logger in
+            logger.warning(
+                "\(String(repeating: "m", count: 5000))",
+                metadata: ["error": .string(String(repeating: "e", count: 100_000)), "other": .stringConvertible(String(repeating: "o", count: 5000))])
+        }
+        #expect(lines.count == 1)
+        #expect(lines[0].utf8.count < 4 * LogBounds.textBytes, "\(lines[0].utf8.count) bytes")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(object["error"] as? String == String(repeating: "e", count: LogBounds.textBytes) + "… (100000 bytes)")
+        #expect((object["msg"] as? String)?.hasSuffix("(5000 bytes)") == true)
+        #expect((object["other"] as? String)?.hasSuffix("(5000 bytes)") == true)
+    }
+
     @Test("A line holds ts, level, component, msg and the metadata, with numbers as numbers")
     func fields() throws {
         let lines = try capture { logger in

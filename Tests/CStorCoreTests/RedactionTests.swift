@@ -69,11 +69,21 @@ struct RedactionTests {
         #expect(!json.contains("s3cret"))
     }
 
-    @Test("Oversized messages are not rendered at all")
-    func oversized() {
+    @Test("A hostile request is logged within bounds: long strings cut to 256 bytes with their length, large maps as their size")
+    func hostileValuesBounded() throws {
         var request = Csi_V1_CreateVolumeRequest()
-        request.name = String(repeating: "n", count: 10_000)
-        #expect(MessageRedactor.json(request) == nil)
-        #expect(MessageRedactor.truncatedNote(request).contains("too large"))
+        request.name = String(repeating: "n", count: 1_000_000)
+        request.parameters = Dictionary(uniqueKeysWithValues: (0..<10_000).map { ("key-\($0)", "value") })
+        request.volumeCapabilities = [.with { $0.mount = .with { $0.fsType = "ext4" } }]
+        request.secrets = ["password": String(repeating: "s", count: 1000)]
+        let json = try #require(MessageRedactor.json(request))
+        #expect(json.utf8.count < 2048, "\(json.utf8.count) bytes")
+        let tree = try JSONValue(json: Data(json.utf8))
+        #expect(tree["name"]?.stringValue == String(repeating: "n", count: 256) + "… (1000000 bytes)")
+        #expect(tree["parameters"]?.stringValue == "(a map of 10000 entries)")
+        #expect(tree["volumeCapabilities"]?.arrayValue?.first?["mount"]?["fsType"]?.stringValue == "ext4")
+        #expect(tree["secrets"]?["password"]?.stringValue == "***")
+        // Multi-byte text is cut on a character boundary.
+        #expect(LogBounds.cut(String(repeating: "ü", count: 200), limit: 5) == "üü… (400 bytes)")
     }
 }

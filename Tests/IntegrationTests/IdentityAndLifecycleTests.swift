@@ -248,6 +248,78 @@ struct IdentityAndLifecycleTests {
         }
     }
 
+    @Test("At the default level every Controller and Node RPC is logged with its code and duration (a caller's mistake at warning), Identity RPCs not at all; a 1 MB request value is logged cut")
+    func logLevels() async throws {
+        let dir = try TemporaryDirectory()
+        let controller = try await PluginProcess.start(
+            "cstor-controller", socketPath: dir.file("c.sock"), arguments: ["--state-dir", dir.path], logDirectory: dir.url)
+        let node = try await PluginProcess.start(
+            "cstor-node", socketPath: dir.file("n.sock"),
+            arguments: ["--node-id", "n1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp"], logDirectory: dir.url)
+        let huge = String(repeating: "h", count: 1_000_000)
+        try await withCSIClient(socket: controller.socketPath) { client in
+            let c = Csi_V1_Controller.Client(wrapping: client)
+            _ = try await Csi_V1_Identity.Client(wrapping: client).probe(.init())
+            _ = try await Csi_V1_Identity.Client(wrapping: client).getPluginInfo(.init())
+            _ = await rpcCode { try await c.createVolume(.with { $0.name = huge }) }
+            _ = await rpcCode { try await c.deleteVolume(.init()) }
+            _ = await rpcCode { try await c.controllerPublishVolume(.init()) }
+            _ = await rpcCode { try await c.controllerUnpublishVolume(.init()) }
+            _ = await rpcCode { try await c.validateVolumeCapabilities(.init()) }
+            _ = await rpcCode { try await c.listVolumes(.init()) }
+            _ = await rpcCode { try await c.getCapacity(.init()) }
+            _ = await rpcCode { try await c.controllerGetCapabilities(.init()) }
+            _ = await rpcCode { try await c.createSnapshot(.init()) }
+            _ = await rpcCode { try await c.deleteSnapshot(.init()) }
+            _ = await rpcCode { try await c.listSnapshots(.init()) }
+            _ = await rpcCode { try await c.getSnapshot(.init()) }
+            _ = await rpcCode { try await c.controllerExpandVolume(.init()) }
+            _ = await rpcCode { try await c.controllerGetVolume(.init()) }
+            _ = await rpcCode { try await c.controllerModifyVolume(.init()) }
+        }
+        try await withCSIClient(socket: node.socketPath) { client in
+            let n = Csi_V1_Node.Client(wrapping: client)
+            _ = try await Csi_V1_Identity.Client(wrapping: client).probe(.init())
+            _ = await rpcCode { try await n.nodeStageVolume(.init()) }
+            _ = await rpcCode { try await n.nodeUnstageVolume(.init()) }
+            _ = await rpcCode { try await n.nodePublishVolume(.init()) }
+            _ = await rpcCode { try await n.nodeUnpublishVolume(.init()) }
+            _ = await rpcCode { try await n.nodeGetVolumeStats(.init()) }
+            _ = await rpcCode { try await n.nodeExpandVolume(.init()) }
+            _ = await rpcCode { try await n.nodeGetCapabilities(.init()) }
+            _ = await rpcCode { try await n.nodeGetInfo(.init()) }
+        }
+        try await controller.stop()
+        try await node.stop()
+        let expected: [(PluginProcess, [String])] = [
+            (controller, [
+                "CreateVolume", "DeleteVolume", "ControllerPublishVolume", "ControllerUnpublishVolume", "ValidateVolumeCapabilities",
+                "ListVolumes", "GetCapacity", "ControllerGetCapabilities", "CreateSnapshot", "DeleteSnapshot", "ListSnapshots",
+                "GetSnapshot", "ControllerExpandVolume", "ControllerGetVolume", "ControllerModifyVolume",
+            ]),
+            (node, [
+                "NodeStageVolume", "NodeUnstageVolume", "NodePublishVolume", "NodeUnpublishVolume", "NodeGetVolumeStats",
+                "NodeExpandVolume", "NodeGetCapabilities", "NodeGetInfo",
+            ]),
+        ]
+        for (process, methods) in expected {
+            let responses = process.logLines().compactMap(\.object).filter { $0["msg"] as? String == "response" }
+            for method in methods {
+                let line = responses.first { $0["method"] as? String == method }
+                #expect(line != nil, "\(method) has no response line at the default level")
+                guard let line else { continue }
+                #expect(line["code"] is String && line["duration_ms"] != nil, "\(method): \(line)")
+                let level = line["level"] as? String
+                #expect(line["code"] as? String == "ok" ? level == "info" : level == "warning", "\(method): \(line)")
+            }
+            #expect(!responses.contains { ["Probe", "GetPluginInfo", "GetPluginCapabilities"].contains($0["method"] as? String ?? "") })
+        }
+        // The 1 MB name is logged cut to 256 bytes, saying its length, in the request and the response lines.
+        let controllerLog = controller.logText()
+        #expect(controllerLog.utf8.count < 64 * 1024, "\(controllerLog.utf8.count) bytes of log")
+        #expect(controllerLog.contains("(1000000 bytes)"))
+    }
+
     @Test("--log-format text writes plain lines")
     func textLogFormat() async throws {
         let dir = try TemporaryDirectory()

@@ -1,3 +1,4 @@
+import Foundation
 import SwiftProtobuf
 
 /// A CSI request with a `secrets` map: every field the CSI proto marks `csi_secret` is such a map.
@@ -90,10 +91,8 @@ extension Csi_V1_CreateSnapshotRequest: CSISnapshotScoped {
 public enum MessageRedactor {
     /// The text that replaces each secret value.
     public static let mask = "***"
-    /// Longer renderings are cut, so that a hostile 10 MB field cannot flood the log.
-    public static let maximumLength = 4096
-
-    /// The message as compact JSON (proto3 JSON mapping) with secrets masked.
+    /// The message as compact JSON (proto3 JSON mapping) with secrets masked, and every value
+    /// within `LogBounds` (a hostile 1 MB field or 10,000-entry map must not flood the log).
     public static func json(_ message: Any) -> String? {
         var value = message
         if var bearing = value as? any CSISecretBearing {
@@ -103,12 +102,9 @@ public enum MessageRedactor {
         guard let protobuf = value as? any SwiftProtobuf.Message,
             let json = try? protobuf.jsonString()
         else { return nil }
-        if json.utf8.count <= maximumLength { return json }
-        return nil
-    }
-
-    /// A short note used instead of the body when the rendering is too long to log.
-    public static func truncatedNote(_ message: Any) -> String {
-        "\(type(of: message)) (too large to log)"
+        // Nothing in a rendering this short can pass a bound.
+        if json.utf8.count <= LogBounds.valueBytes { return json }
+        guard let tree = try? JSONValue(json: Data(json.utf8)) else { return nil }
+        return LogBounds.shrink(tree).jsonString
     }
 }

@@ -49,15 +49,12 @@ public struct JSONLogHandler: LogHandler {
             merged.merge(extra) { _, new in new }
         }
         let line: String
+        let message = LogBounds.cut("\(event.message)", limit: LogBounds.textBytes)
         switch format {
         case .json:
-            line = Self.jsonLine(
-                time: Date(), level: event.level, component: component, message: "\(event.message)",
-                metadata: merged)
+            line = Self.jsonLine(time: Date(), level: event.level, component: component, message: message, metadata: merged)
         case .text:
-            line = Self.textLine(
-                time: Date(), level: event.level, component: component, message: "\(event.message)",
-                metadata: merged)
+            line = Self.textLine(time: Date(), level: event.level, component: component, message: message, metadata: merged)
         }
         sink.write(line)
     }
@@ -89,7 +86,7 @@ public struct JSONLogHandler: LogHandler {
         var out = "\(Timestamp.rfc3339Milliseconds(time)) \(level.rawValue) \(component): \(message)"
         for key in metadata.keys.sorted() where key != "component" {
             guard let value = metadata[key] else { continue }
-            out += " \(key)=\(value)"
+            out += " \(key)=\(LogBounds.cut("\(value)", limit: LogBounds.textBytes))"
         }
         return out
     }
@@ -97,7 +94,7 @@ public struct JSONLogHandler: LogHandler {
     private static func appendValue(_ value: Logger.Metadata.Value, to out: inout String) {
         switch value {
         case .string(let string):
-            JSONText.appendString(string, to: &out)
+            JSONText.appendString(LogBounds.cut(string, limit: LogBounds.textBytes), to: &out)
         case .stringConvertible(let convertible):
             switch convertible {
             case let raw as RawJSON:
@@ -115,7 +112,7 @@ public struct JSONLogHandler: LogHandler {
             case let double as Double where double.isFinite:
                 out += String(format: "%.3f", double)
             default:
-                JSONText.appendString(convertible.description, to: &out)
+                JSONText.appendString(LogBounds.cut(convertible.description, limit: LogBounds.textBytes), to: &out)
             }
         case .array(let values):
             out += "["

@@ -4,7 +4,11 @@ import Synchronization
 
 /// Logs every RPC: one line when the request arrives (its body rendered as JSON with secrets
 /// masked) and one when it ends, with `method`, `request_id`, `volume_id` (when the request names
-/// one), `duration_ms` and `code`. Chatty methods (probes, capabilities, stats) log at debug.
+/// one), `duration_ms` and `code`. Identity RPCs (kubelet's and the sidecars' probes) log at debug;
+/// every Controller and Node RPC at info, so that the default level shows each with its code and
+/// duration. A failure is a warning when the caller can act on it (its request, or a state that
+/// passes) and an error when it is ours (INTERNAL, UNKNOWN, DATA_LOSS). Values are bounded
+/// (`LogBounds`).
 ///
 /// It also makes the request id and method available to the handler through `RequestContext`, and
 /// reports every RPC to an optional observer (the metrics layer).
@@ -13,11 +17,8 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
     private let quietMethods: Set<String>
     private let observer: (any RPCObserver)?
 
-    /// Methods that kubelet and the sidecars call often and that change nothing.
-    public static let defaultQuietMethods: Set<String> = [
-        "Probe", "GetPluginCapabilities", "GetPluginInfo", "ControllerGetCapabilities",
-        "NodeGetCapabilities", "NodeGetVolumeStats", "GroupControllerGetCapabilities",
-    ]
+    /// The Identity RPCs: kubelet and the sidecars call them often, and they change nothing.
+    public static let defaultQuietMethods: Set<String> = ["Probe", "GetPluginCapabilities", "GetPluginInfo"]
 
     public init(logger: Logger, quietMethods: Set<String> = defaultQuietMethods, observer: (any RPCObserver)? = nil) {
         self.logger = logger
@@ -46,7 +47,7 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
             var line = logger
             line[metadataKey: "method"] = .string(method)
             line[metadataKey: "request_id"] = .string(requestID)
-            if let volumeID, !volumeID.isEmpty { line[metadataKey: "volume_id"] = .string(volumeID) }
+            if let volumeID, !volumeID.isEmpty { line[metadataKey: "volume_id"] = .string(LogBounds.cut(volumeID)) }
             return line
         }
 
@@ -58,7 +59,7 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
                 if logger.logLevel <= level {
                     var line = lineLogger(volumeID: volumeID)
                     if let snapshotID = (message as? any CSISnapshotScoped)?.snapshotIDForLog, !snapshotID.isEmpty {
-                        line[metadataKey: "snapshot_id"] = .string(snapshotID)
+                        line[metadataKey: "snapshot_id"] = .string(LogBounds.cut(snapshotID))
                     }
                     line.log(level: level, "request", metadata: ["request": Self.body(message)])
                 }
@@ -67,7 +68,7 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
 
         @Sendable func finish(code: String, message: String?, response: (@Sendable () -> Logger.Metadata.Value?)? = nil) {
             let seconds = Self.seconds(start.duration(to: clock.now))
-            let finishLevel: Logger.Level = code == "ok" ? level : (level == .debug ? .info : .warning)
+            let finishLevel: Logger.Level = code == "ok" ? level : (Self.ourFaults.contains(code) ? .error : .warning)
             if logger.logLevel <= finishLevel {
                 var metadata: Logger.Metadata = [
                     "code": .string(code),
@@ -116,11 +117,14 @@ public struct RPCLoggingInterceptor: ServerInterceptor {
         return response
     }
 
+    /// The codes that say the plugin failed, not the caller.
+    static let ourFaults: Set<String> = ["internal", "unknown", "data_loss"]
+
     static func body(_ message: Any) -> Logger.Metadata.Value {
         if let json = MessageRedactor.json(message) {
             return .stringConvertible(RawJSON(json))
         }
-        return .string(MessageRedactor.truncatedNote(message))
+        return .string("\(type(of: message))")
     }
 
     /// The error as the client will see it (same rules as grpc-swift's executor).
