@@ -26,8 +26,7 @@ final class TestLoop: @unchecked Sendable {
 
     init(_ directory: TemporaryDirectory, name: String, size: Int64 = 64 << 20) throws {
         file = directory.file(name)
-        FileManager.default.createFile(atPath: file, contents: nil)
-        guard truncate(file, off_t(size)) == 0 else { throw TestFailure("cannot size \(file)") }
+        guard FileManager.default.createFile(atPath: file, contents: nil), truncate(file, off_t(size)) == 0 else { throw TestFailure("cannot size \(file)") }
         device = try Shell.check("losetup", ["--find", "--show", file]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -211,10 +210,9 @@ struct NodeStepsTests {
         let same = try node.verifiedDevice(staged, for: "resize")
         same.release()
         let other = directory.file("other.img")
-        FileManager.default.createFile(atPath: other, contents: nil)
-        #expect(truncate(other, 64 << 20) == 0)
+        #expect(FileManager.default.createFile(atPath: other, contents: nil) && truncate(other, 64 << 20) == 0)
         try loop.swap(to: other)
-        let error = await #expect(throws: CSIError.self) { _ = try node.verifiedDevice(staged, for: "resize") }
+        let error = #expect(throws: CSIError.self) { _ = try node.verifiedDevice(staged, for: "resize") }
         #expect(error?.code == .failedPrecondition)
         #expect(error?.message.contains("another LUN") == true, "\(error?.message ?? "")")
     }
