@@ -233,7 +233,7 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             guard let record = try records.load(volumeID), record.phase == .staged, let device = record.device else {
                 throw CSIError.notFound("volume \(volumeID) is not staged on this node")
             }
-            let volumePath = try requireVolumePath(request.volumePath, of: record)
+            _ = try requireVolumePath(request.volumePath, of: record)
             let lease = try verifiedDevice(record, for: "resize")
             defer { lease.release() }
             try await attachers.refreshSize(record.target, device: device)

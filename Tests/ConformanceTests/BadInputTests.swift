@@ -568,6 +568,19 @@ struct BadInputTests {
                 })
             }
         }
+        node("NodeStageVolume xfs on a 16 MiB volume (mkfs.xfs makes 300 MiB and more)", .failedPrecondition) {
+            let file = "\(engineVolumes)/pvc-small-xfs.img"
+            guard FileManager.default.createFile(atPath: file, contents: nil), truncate(file, 16 << 20) == 0 else {
+                throw TestFailure("cannot make \(file)")
+            }
+            defer { unlink(file) }
+            _ = try await $0.nodeStageVolume(.with {
+                $0.volumeID = "pvc-small"
+                $0.stagingTargetPath = staging
+                $0.volumeCapability = .mount("xfs")
+                $0.publishContext = ["transport": "loop", "file": file]
+            })
+        }
         node("NodeStageVolume missing backing file", .notFound) {
             _ = try await $0.nodeStageVolume(.with {
                 $0.volumeID = "pvc-bad"

@@ -91,6 +91,9 @@ struct FilesystemTools: Sendable {
         return .other("an unnamed signature")
     }
 
+    /// The smallest filesystem mkfs.xfs makes.
+    static let smallestXFS: Int64 = 300 << 20
+
     /// Creates a filesystem. Callers must have probed the device and found it empty; `force` is
     /// only for redoing our own interrupted format.
     func format(_ device: String, fsType: String, force: Bool = false) async throws {
@@ -101,6 +104,12 @@ struct FilesystemTools: Sendable {
             // -m0: no blocks reserved for root, a volume belongs to one workload.
             command = Command("mkfs.ext4", ["-F", "-m0", device], timeout: formatTimeout)
         case "xfs":
+            // mkfs.xfs (xfsprogs 5.19 and later) refuses filesystems under 300 MiB: that is the
+            // caller's volume, not our failure.
+            if let size = try? BlockDevice.size(of: device), size < Self.smallestXFS {
+                throw CSIError.failedPrecondition(
+                    "the volume holds \(size) bytes; xfs needs at least \(Self.smallestXFS >> 20) MiB (mkfs.xfs refuses smaller filesystems): make the volume larger or use ext4")
+            }
             // No -f unless redoing our own format: mkfs.xfs must refuse a device that holds data.
             command = Command("mkfs.xfs", (force ? ["-f"] : []) + [device], timeout: formatTimeout)
         default:
