@@ -53,8 +53,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds before the first retry of a failed recovery; the wait doubles up to 300.")
     var recoveryBackoff: Double = 1
 
-    @Option(help: "Recovery attempts per fault before the monitor gives up (the fault stays reported).")
+    @Option(help: "Recovery attempts with a growing wait; after them the monitor retries at every sweep.")
     var recoveryAttempts: Int = 8
+
+    @Option(help: "How the monitor's e2fsck repairs a volume that went read-only: preen (-p: journal replay and safe fixes; anything more waits for a person) or yes (-y: yes to every repair, which may delete files).")
+    var fsckMode: FsckMode = .preen
 
     func validate() throws {
         guard resolvedNodeID() != nil else {
@@ -111,3 +114,5 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension FsckMode: ExpressibleByArgument {}

@@ -10,7 +10,7 @@ extension NodeService {
     /// Unmounts the top mount at `path`. A busy mount is not detached lazily while its device
     /// works (that would leave dirty data and holders behind a volume that then looks unstaged):
     /// the error names what keeps it busy. A mount of a dead device (`deviceNumber` gone, offline,
-    /// or a repair placeholder) is detached lazily when it cannot be unmounted.
+    /// or a repair guard) is detached lazily when it cannot be unmounted.
     func unmount(_ path: String, deviceNumber: String?) async throws {
         let target = try settings.paths.mountEntry(path)
         do {
@@ -36,9 +36,9 @@ extension NodeService {
 
     /// Whether the device under a mount can never complete I/O again: the device is gone, its
     /// SCSI device went offline after iscsid's recovery window, or the mount is a repair
-    /// placeholder. A device that is merely slow or recovering (blocked) is alive.
+    /// guard. A device that is merely slow or recovering (blocked) is alive.
     func isDead(_ mount: MountEntry) -> Bool {
-        if mount.source == RecoveryPlaceholder.source { return true }
+        if mount.source == RecoveryGuard.source { return true }
         return DeviceLiveness.isDead(number: mount.device)
     }
 
@@ -95,11 +95,21 @@ extension NodeService {
         try await mounter.bind(source: source, target: target, readOnly: readOnly)
     }
 
-    /// Mounts the empty read-only placeholder of a repair at a publish target.
-    func mountPlaceholder(_ targetPath: String) async throws {
-        let target = try settings.paths.mountTarget(targetPath)
-        try await mounter.mount(
-            source: RecoveryPlaceholder.source, target: target, fsType: "tmpfs", options: RecoveryPlaceholder.options)
+    /// Replaces the mount at a publish target by a repair guard in one step: the guard goes
+    /// beneath the mount, then the mount comes off. The target never shows its empty directory.
+    func guardPublication(_ targetPath: String, deviceNumber: String?) async throws {
+        try await mounter.guardBeneath(target: try settings.paths.mountEntry(targetPath))
+        // When the bind cannot come off (busy), the guard stays beneath it, unseen; NodeUnpublish
+        // unmounts every mount at the target.
+        try await unmount(targetPath, deviceNumber: deviceNumber)
+    }
+
+    /// Binds a recorded publication beneath the repair guard (or dead mount) at its target, then
+    /// takes that off: the target goes from guard to volume without showing its directory.
+    func replacePublication(_ record: VolumeRecord, targetPath: String, readOnly: Bool, covering mount: MountEntry) async throws {
+        let source = try openPublishSource(record)
+        try await mounter.bindBeneath(source: source, target: try settings.paths.mountEntry(targetPath), readOnly: readOnly)
+        try await unmount(targetPath, deviceNumber: mount.device)
     }
 
     /// Remounts the staging mount with other options (e.g. `rw` after a manual read-only remount).

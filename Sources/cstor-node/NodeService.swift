@@ -191,7 +191,9 @@ struct NodeService: Csi_V1_Node.SimpleServiceProtocol {
             throw CSIError.notFound("volume \(volumeID) is not staged on this node")
         }
         let volumePath = try requireVolumePath(request.volumePath, of: record)
-        let problem = VolumeInspection.problem(of: record, in: try mounter.table()) ?? health.fault(of: volumeID)
+        // The monitor's fault first: it says what to do.
+        let table = try mounter.table()
+        let problem = health.fault(of: volumeID) ?? VolumeInspection.problem(of: record, in: table)
         var response = Csi_V1_NodeGetVolumeStatsResponse()
         response.volumeCondition = .with {
             $0.abnormal = problem != nil

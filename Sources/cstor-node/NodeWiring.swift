@@ -66,7 +66,7 @@ struct NodeWiring {
             HealthMonitor(
                 node: node, sweepInterval: .seconds(command.healthInterval), remount: command.remount,
                 backoff: .init(initial: .milliseconds(Int64(command.recoveryBackoff * 1000)), attempts: command.recoveryAttempts),
-                logger: logger)
+                logger: logger, fsckMode: command.fsckMode)
         ]
         if !ProcessCapabilities.has(ProcessCapabilities.sysResource) {
             logger.warning("this process lacks CAP_SYS_RESOURCE: ext4 volumes can only grow while not published")

@@ -109,6 +109,8 @@ struct NodeHealthTests {
             #expect(try String(contentsOfFile: target + "/before.txt", encoding: .utf8) == "written before the fault")
             #expect(try await condition(harness, path: target).abnormal == false)
             let log = harness.process?.logText() ?? ""
+            #expect(log.contains("recovery: guarding a publish target"), "the bind was replaced by a guard, never left empty")
+            #expect(log.contains(#""fsck_mode":"preen""#), "e2fsck -p by default")
             #expect(log.contains("recovery: checking the filesystem"))
             #expect(log.contains("recovery: binding the publish target again"))
             try await unpublishAndUnstage(harness, target: target)
@@ -127,10 +129,10 @@ struct NodeHealthTests {
         }
     }
 
-    @Test("A fault the monitor cannot fix stays abnormal and is retried with backoff")
+    @Test("A fault the monitor cannot fix stays abnormal and is retried, with backoff, then at every sweep for ever")
     func unfixableFault() async throws {
         try await withNodeHarness(
-            extraArguments: ["--recovery-backoff", "0.2", "--recovery-attempts", "3", "--health-interval", "1"]
+            extraArguments: ["--recovery-backoff", "0.2", "--recovery-attempts", "2", "--health-interval", "1"]
         ) { harness in
             let (file, target) = try await stageAndPublish(harness)
             // While the node is down the device goes away for good: mounts, loop device, file.
@@ -141,16 +143,155 @@ struct NodeHealthTests {
             try FileManager.default.removeItem(atPath: file)
             try await harness.start()
 
-            let gaveUp = try await eventually { (harness.process?.logText() ?? "").contains("giving up") }
-            #expect(gaveUp, "three failed attempts, then the monitor stops trying")
+            // Two attempts with backoff, then one per sweep: five failures in a few seconds.
+            let keptTrying = try await eventually(.seconds(30)) {
+                (harness.process?.logText() ?? "").components(separatedBy: "recovery failed; will retry").count - 1 >= 5
+            }
+            #expect(keptTrying, "the monitor never gives up")
             let log = harness.process?.logText() ?? ""
             #expect(log.contains("could not restore the volume"), "the restart reconciliation tried first")
-            #expect(log.components(separatedBy: "recovery failed").count - 1 == 3)
+            #expect(!log.contains("giving up"))
             let stats = try await condition(harness, path: harness.stagingPath(volumeID))
             #expect(stats.abnormal == true)
-            #expect(!stats.message.isEmpty)
+            #expect(stats.message.contains("repair attempt"), "\(stats.message)")
             try await unpublishAndUnstage(harness, target: target)
             #expect(harness.recordFiles().isEmpty)
+        }
+    }
+
+    /// The port of the node's metrics endpoint, from its "serving metrics" log line.
+    func metric(_ harness: NodeHarness, _ name: String) throws -> Double? {
+        guard let line = harness.process?.logLines().first(where: { $0.object?["msg"] as? String == "serving metrics" }),
+            let address = line.object?["address"] as? String, let port = address.split(separator: ":").last
+        else { return nil }
+        let text = try Shell.check("curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) }
+    }
+
+    /// The sum of every sample of a metric family (all label sets).
+    func metricSum(_ harness: NodeHarness, _ family: String) throws -> Double {
+        guard let line = harness.process?.logLines().first(where: { $0.object?["msg"] as? String == "serving metrics" }),
+            let address = line.object?["address"] as? String, let port = address.split(separator: ":").last
+        else { throw TestFailure("no metrics address in the log") }
+        let text = try Shell.check("curl", ["-sf", "http://127.0.0.1:\(port)/metrics"])
+        return text.split(separator: "\n").filter { $0.hasPrefix(family + " ") || $0.hasPrefix(family + "{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+    }
+
+    @Test("Deep checks over healthy volumes (sweeps) start no process")
+    func sweepsStartNoProcess() async throws {
+        try await withNodeHarness(extraArguments: ["--health-interval", "1", "--metrics-address", "127.0.0.1:0"]) { harness in
+            for index in 1...3 {
+                let volume = try harness.makeVolume("pvc-sweep-\(index)", size: 64 << 20)
+                try await harness.stage("pvc-sweep-\(index)", context: volume.context)
+            }
+            let commands = try metricSum(harness, "cstor_csi_command_duration_seconds_count")
+            #expect(commands > 0, "staging ran mkfs: the metric counts processes")
+            let checks = try metricSum(harness, "cstor_node_health_checks_total")
+            let swept = try await eventually(.seconds(20)) { try metricSum(harness, "cstor_node_health_checks_total") >= checks + 3 }
+            #expect(swept, "three more passes")
+            #expect(try metricSum(harness, "cstor_csi_command_duration_seconds_count") == commands, "and no process started")
+            for index in 1...3 { try await harness.unstage("pvc-sweep-\(index)") }
+        }
+    }
+
+    @Test("An ext4 error while a pod's private mount namespace holds the volume: nothing is unmounted, nothing reaches the node's disk, the condition, an error log and a metric name the pod and what to do; once the pod is gone the volume is repaired with its data")
+    func ext4ErrorWhileHeldByPod() async throws {
+        try await withNodeHarness(extraArguments: ["--health-interval", "1", "--metrics-address", "127.0.0.1:0"]) { harness in
+            let (_, target) = try await stageAndPublish(harness)
+            let staging = harness.stagingPath(volumeID)
+            try Data("written before the fault".utf8).write(to: URL(fileURLWithPath: target + "/before.txt"))
+            sync()
+            // The target's own directory on the node's disk, seen without what is mounted on it.
+            let view = harness.directory.file("target-parent-view")
+            try FileManager.default.createDirectory(atPath: view, withIntermediateDirectories: false)
+            try Shell.check("mount", ["--bind", (target as NSString).deletingLastPathComponent, view])
+            defer { _ = try? Shell.run("umount", [view]) }
+            let underlying = view + "/mount"
+            // A container: its own copy of the target's mount, a file open in it.
+            let holder = try harness.startHolder(keepingOpen: target + "/before.txt", privateNamespace: true)
+
+            let loop = try #require(harness.loopDevicesInUse().first)
+            try Data("cstor-csi test error".utf8).write(
+                to: URL(fileURLWithPath: "/sys/fs/ext4/\((loop as NSString).lastPathComponent)/trigger_fs_error"))
+
+            let reported = try await eventually {
+                try await condition(harness, path: target).message.contains("cannot be repaired while pods hold it")
+            }
+            #expect(reported)
+            let stats = try await condition(harness, path: target)
+            #expect(stats.abnormal)
+            #expect(stats.message.contains("read-only") || stats.message.contains("error"), "the cause: \(stats.message)")
+            #expect(stats.message.contains("pod-1") && stats.message.contains("kubectl delete pod"), "what to do: \(stats.message)")
+            let errorLine = harness.process?.logLines().first { $0.object?["msg"] as? String == "volume went read-only while pods hold it; not repaired" }
+            #expect(errorLine?.object?["level"] as? String == "error")
+            #expect(errorLine?.object?["volume_id"] as? String == volumeID)
+            #expect(errorLine?.object?["pod_uids"] as? String == "pod-1")
+            #expect(try metric(harness, "cstor_node_remount_held_by_pods_total") == 1)
+
+            // Writes fail, through the node's path and inside the pod; none lands on the node's disk.
+            #expect(!canWrite(target + "/canary"))
+            let inPod = try Shell.run("nsenter", ["-t", "\(holder.pid)", "-m", "sh", "-c", "echo x > '\(target)/canary'"])
+            #expect(inPod.status != 0, "the pod's copy refuses writes too")
+            // Several sweeps later, still nothing unmounted and the pod still has its data.
+            try await Task.sleep(for: .seconds(2.5))
+            #expect(harness.isMounted(staging) && harness.isMounted(target), "nothing unmounted while the pod holds it")
+            let logSoFar = harness.process?.logText() ?? ""
+            #expect(!logSoFar.contains("recovery: unmounting the staging path"), "no repair step was taken")
+            #expect(try metric(harness, "cstor_node_remount_held_by_pods_total") == 1, "counted once per fault")
+            let inPodRead = try Shell.run("nsenter", ["-t", "\(holder.pid)", "-m", "cat", target + "/before.txt"])
+            #expect(inPodRead.output == "written before the fault")
+
+            // The pod goes: the volume is repaired and writable, with its data.
+            holder.stop()
+            let recovered = try await eventually { canWrite(target + "/after.txt") }
+            #expect(recovered, "writable again once nothing holds it")
+            #expect(try String(contentsOfFile: target + "/before.txt", encoding: .utf8) == "written before the fault")
+            #expect(try await condition(harness, path: target).abnormal == false)
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: underlying)) == [], "nothing was written to the node's disk")
+            try Shell.check("umount", [view])
+            try await unpublishAndUnstage(harness, target: target)
+        }
+    }
+
+    @Test("When e2fsck -p stops (exit 4) the volume stays unmounted and the condition gives the command; after the check by hand the node mounts and binds it again")
+    func preenStopsForAPerson() async throws {
+        try await withNodeHarness(extraArguments: ["--health-interval", "1"]) { harness in
+            let (_, target) = try await stageAndPublish(harness)
+            let staging = harness.stagingPath(volumeID)
+            for name in ["a", "b"] {
+                try Data((0..<16384).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: "\(target)/\(name)"))
+            }
+            // While the node is down (a reboot) the filesystem takes damage e2fsck -p will not
+            // repair alone: /b's extent points at /a's blocks, and ext4 had recorded an error.
+            try await harness.stop()
+            try Shell.check("umount", [target])
+            try Shell.check("umount", [staging])
+            let loop = try #require(harness.loopDevicesInUse().first)
+            // (debugfs prints its banner first, on stderr, which Shell merges in.)
+            let blocks = try Shell.check("debugfs", ["-R", "blocks /a", loop]).split(whereSeparator: \.isWhitespace)
+            let first = try #require(blocks.first { !$0.isEmpty && $0.allSatisfy(\.isNumber) })
+            try Shell.check("debugfs", ["-w", "-R", "set_inode_field /b block[5] \(first)", loop])
+            try Shell.check("debugfs", ["-w", "-R", "ssv state 2", loop])
+            try await harness.start()
+
+            let stopped = try await eventually { try await condition(harness, path: target).message.contains("e2fsck -p stopped") }
+            #expect(stopped)
+            let message = try await condition(harness, path: target).message
+            #expect(message.contains("`e2fsck -f \(loop)`"), "the command: \(message)")
+            #expect(!harness.isMounted(staging), "left unmounted for the manual check, not repaired with -y")
+            #expect(!harness.isMounted(target))
+            let log = harness.process?.logText() ?? ""
+            #expect(log.contains(#""fsck_mode":"preen""#))
+
+            // The check by hand; the node mounts the volume again at its next attempt.
+            let manual = try Shell.run("e2fsck", ["-fy", loop])
+            #expect(manual.status == 1, "errors corrected: \(manual.output)")
+            let recovered = try await eventually { harness.isMounted(target) && canWrite(target + "/after.txt") }
+            #expect(recovered)
+            #expect(try await condition(harness, path: target).abnormal == false)
+            #expect(FileManager.default.fileExists(atPath: target + "/a"))
+            try await unpublishAndUnstage(harness, target: target)
         }
     }
 

@@ -24,6 +24,25 @@ final class FakeMounter: Mounter, Sendable {
         }
     }
 
+    func bindBeneath(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws {
+        try insertBeneath(Self.entry(source: source.path, target: target.path, fsType: "bind", readOnly: readOnly), action: "bind beneath \(source.path) \(target.path)")
+    }
+
+    func guardBeneath(target: MountTarget) async throws {
+        try insertBeneath(Self.entry(source: RecoveryGuard.source, target: target.path, fsType: "tmpfs", readOnly: true), action: "guard beneath \(target.path)")
+    }
+
+    /// Like the kernel: beneath the top mount at the path; with nothing mounted there, EINVAL.
+    private func insertBeneath(_ entry: MountEntry, action: String) throws {
+        try state.withLock { state in
+            guard let index = state.entries.lastIndex(where: { $0.mountPoint == entry.mountPoint }) else {
+                throw MountError(kind: .failed, operation: action, target: entry.mountPoint, detail: "nothing is mounted there (EINVAL)")
+            }
+            state.actions.append(action)
+            state.entries.insert(entry, at: index)
+        }
+    }
+
     func remount(target: MountTarget, options: [String]) async throws {
         state.withLock { $0.actions.append("remount \(target.path) \(options.joined(separator: ","))") }
     }

@@ -307,7 +307,10 @@ def fact_iscsiadm_wrapper(r: Rendered) -> None:
 def fact_node_isolation(r: Rendered) -> None:
     pod = r.one("DaemonSet")["spec"]["template"]["spec"]
     assert pod["hostNetwork"] is True, "iscsiadm needs the host's network namespace"
-    assert not pod.get("hostPID"), "hostPID is not needed"
+    # hostPID only for the read-only monitor, which must see pods' mount namespaces in /proc.
+    assert bool(pod.get("hostPID")) == r.values["node"]["remount"], "hostPID exactly when node.remount is on"
+    node = next(c for c in pod["containers"] if c["name"] == "cstor-node")
+    assert flags(node)["--fsck-mode"] == r.values["node"]["fsckMode"]
     assert not pod.get("hostIPC")
     assert pod["automountServiceAccountToken"] is False
     account = next(o for o in r.all("ServiceAccount") if o["metadata"]["name"] == pod["serviceAccountName"])

@@ -100,6 +100,52 @@ struct DeviceHolders: Sendable {
         return found
     }
 
+    /// Mounts of the filesystem whose st_dev is `number` in other mount namespaces that an unmount
+    /// in ours would leave in place: a pod's container holds its own copy of its volume (the
+    /// runtime binds the target with private propagation), so the filesystem stays alive there.
+    /// Copies that receive our unmounts (the host's and other containers' with mount propagation
+    /// from the plugin's mounts: the same `shared:N` peer group, or `master:N` of a group that
+    /// does, transitively) are not holders. Processes whose namespace cannot be read are skipped.
+    func foreignMounts(number: String, own: MountTable) -> ForeignMounts {
+        guard seesAllProcesses else {
+            return .unknown("this process does not see the host's processes (run the node plugin with hostPID: true)")
+        }
+        let ownNamespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/self/ns/mnt")) ?? ""
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []).compactMap(Int32.init).sorted()
+        var seen: Set<String> = [ownNamespace]
+        var copies: [(pid: Int32, command: String, mount: MountEntry)] = []
+        for pid in pids {
+            let base = "\(proc)/\(pid)"
+            guard let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/ns/mnt"),
+                seen.insert(namespace).inserted,
+                let text = try? KernelFile.read(base + "/mountinfo")
+            else { continue }
+            for mount in MountTable(parsing: text).mounts(ofDevice: number) {
+                copies.append((pid, command(base), mount))
+            }
+        }
+        // The peer groups our unmounts reach: ours, then every group fed by one of them.
+        var reached = Set(own.mounts(ofDevice: number).compactMap(\.sharedGroup))
+        var grew = true
+        while grew {
+            grew = false
+            for copy in copies {
+                let fed = [copy.mount.sharedGroup, copy.mount.masterGroup].contains { $0.map(reached.contains) ?? false }
+                if fed, let group = copy.mount.sharedGroup, reached.insert(group).inserted { grew = true }
+            }
+        }
+        let holders = copies.filter { copy in
+            ![copy.mount.sharedGroup, copy.mount.masterGroup].contains { $0.map(reached.contains) ?? false }
+        }
+        return .known(holders.map { DeviceHolder.namespaceMount(pid: $0.pid, command: $0.command, path: $0.mount.mountPoint) })
+    }
+
+    /// Whether /proc shows every process of the machine: this process is in the initial PID
+    /// namespace (whose inode number is fixed, PROC_PID_INIT_INO).
+    var seesAllProcesses: Bool {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/self/ns/pid")) == "pid:[4026531836]"
+    }
+
     /// Processes with a file open, their working directory or their root in the filesystem whose
     /// st_dev is `number` (what makes an unmount fail with EBUSY).
     func filesystemUsers(number: String) -> [DeviceHolder] {
@@ -132,6 +178,14 @@ struct DeviceHolders: Sendable {
         let text = (try? KernelFile.read(base + "/comm")) ?? "?"
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
+}
+
+/// What other mount namespaces hold of a filesystem.
+enum ForeignMounts: Sendable, Equatable {
+    /// These mounts (none: nothing outside this namespace keeps the filesystem alive).
+    case known([DeviceHolder])
+    /// The scan cannot see every process; the reason says why.
+    case unknown(String)
 }
 
 extension [DeviceHolder] {

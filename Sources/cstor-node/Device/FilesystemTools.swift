@@ -123,7 +123,7 @@ struct FilesystemTools: Sendable {
     /// corrupt); 8 and above mean e2fsck could not do its work (busy, unreadable): nothing is
     /// known about the filesystem then. `force` checks even a clean filesystem (resize2fs wants
     /// that before an offline resize); `repairAll` answers yes to every question (the health
-    /// monitor, on a volume already read-only). e2fsck is never killed once started: when it
+    /// monitor with `--fsck-mode=yes`). e2fsck is never killed once started: when it
     /// overruns its timeout it is left to finish, and the error says so.
     func check(_ device: String, fsType: String, force: Bool = false, repairAll: Bool = false) async throws {
         guard fsType == "ext4" else { return }
@@ -147,6 +147,15 @@ struct FilesystemTools: Sendable {
         }
         try await runner.run(command).check(command)
     }
+}
+
+/// How the health monitor lets e2fsck repair a filesystem that went read-only.
+enum FsckMode: String, Sendable, CaseIterable {
+    /// `e2fsck -p`: journal replay and what is safe without a person; anything more stops it
+    /// (exit 4) and the volume waits for a manual check.
+    case preen
+    /// `e2fsck -y`: yes to every question, which may clear inodes and lose files to lost+found.
+    case yes
 }
 
 /// e2fsck's verdict when it is not "clean" or "repaired".

@@ -2,6 +2,7 @@ import CLibMount
 import CStorCore
 import Foundation
 import Logging
+import Synchronization
 
 /// Why the health monitor wakes up.
 enum WakeReason: Sendable, Equatable {
@@ -12,6 +13,72 @@ enum WakeReason: Sendable, Equatable {
     case kernelMessage(String)
     /// The slow periodic sweep.
     case sweep
+}
+
+/// The monitor's pending wake-ups, coalesced: whatever arrives while it checks (a burst of mount
+/// table changes, many kernel lines) makes one more check, not one per event.
+final class WakeUps: Sendable {
+    struct Pending: Sendable, Equatable {
+        var mountTableChanged = false
+        var sweep = false
+        /// The kernel messages since the last check (the first 32).
+        var kernelMessages: [String] = []
+    }
+
+    private let pending = Mutex(Pending())
+    /// Yields once per batch of signals; its single consumer takes the batch with `take()`.
+    let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func signal(_ reason: WakeReason) {
+        pending.withLock { state in
+            switch reason {
+            case .mountTableChanged: state.mountTableChanged = true
+            case .sweep: state.sweep = true
+            case .kernelMessage(let message): if state.kernelMessages.count < 32 { state.kernelMessages.append(message) }
+            }
+        }
+        continuation.yield()
+    }
+
+    /// Everything pending, emptied; nil when nothing is (already taken with an earlier batch).
+    func take() -> Pending? {
+        pending.withLock { state -> Pending? in
+            let taken = state
+            state = Pending()
+            return taken == Pending() ? nil : taken
+        }
+    }
+
+    func finish() {
+        continuation.finish()
+    }
+}
+
+/// Which kernel messages concern the node's volumes.
+enum KernelMessages {
+    /// Whether `message` names one of `deviceNames` (kernel names: `sdb`, `loop3`) as a whole
+    /// word, or the iSCSI session (`sessionN`, `connectionN:`) of one of them.
+    static func concerns(_ message: String, deviceNames: [String], sessionOf: (String) -> Int?) -> Bool {
+        let words = Set(message.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }).map(String.init))
+        for name in deviceNames {
+            if words.contains(name) { return true }
+            if let session = sessionOf(name), words.contains("session\(session)") || message.contains("connection\(session):") {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The iSCSI session number of a disk (`/sys/block/sdb` resolves through `…/session4/…`).
+    static func iscsiSession(ofDisk name: String, sysfs: String = "/sys") -> Int? {
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(sysfs)/block/\(name)") else { return nil }
+        return path.split(separator: "/").lazy.compactMap { $0.hasPrefix("session") ? Int($0.dropFirst("session".count)) : nil }.first
+    }
 }
 
 /// A thread that blocks in poll(2) on one file descriptor and reports readiness through a

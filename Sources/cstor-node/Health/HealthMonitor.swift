@@ -6,12 +6,24 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Keeps the volumes this node staged healthy. It wakes on every change of the kernel mount
-/// table, on every storage message of the kernel log, and on a slow periodic sweep; it then
-/// inspects every staged read-write volume and repairs what it can: the transport first, then the
-/// filesystem (unmount, e2fsck -y, mount after an ext4 journal abort; otherwise a read-write
-/// remount), then the publish binds. It never touches a volume while an RPC holds it, and it gives
-/// up after a bounded number of attempts with backoff, while the fault stays visible.
+/// Keeps the volumes this node staged healthy. It wakes on changes of the kernel mount table, on
+/// kernel-log messages about its own devices, and on a slow periodic sweep (wake-ups that arrive
+/// while it works are coalesced into one); it then inspects every staged read-write volume and
+/// repairs what it can: the transport first, then the filesystem, then the publish binds.
+///
+/// A pod's container holds its own copy of the volume's mount (the runtime binds the target into
+/// the container's mount namespace with private propagation): unmounting ours does not release
+/// the filesystem, and the pod would keep the dead one. So the filesystem is taken off only when
+/// no other mount namespace holds it (`DeviceHolders.foreignMounts`); while one does, nothing is
+/// unmounted and the fault is made visible (volume condition, error log naming the pods, metric).
+/// When nothing holds it: each publish target is covered by an unbindable repair guard in the
+/// same instant its bind comes off (a container that starts meanwhile fails to start, never runs
+/// on the node's disk), the staging mount comes off, `e2fsck -p` (or `-y` with `--fsck-mode=yes`)
+/// checks it, it is mounted again and the binds replace the guards. `e2fsck -p` stopping (exit
+/// 4) leaves the volume unmounted behind its guards with a condition that gives the command.
+///
+/// It never touches a volume while an RPC holds it. Failed repairs back off, then are retried at
+/// every sweep for ever; a stage, an unstage or a repair starts the count afresh.
 ///
 /// At start it also reconciles what a previous process left: see `reconcileAfterRestart`.
 struct HealthMonitor: Service {
@@ -20,10 +32,13 @@ struct HealthMonitor: Service {
     let remount: Bool
     let backoff: Backoff
     let logger: Logger
+    /// How e2fsck repairs: `-p` (only what is safe without a person) or `-y`.
+    var fsckMode: FsckMode = .preen
 
     struct Backoff: Sendable {
         var initial: Duration = .seconds(1)
         var maximum: Duration = .seconds(300)
+        /// Attempts with a growing delay; after them, one attempt per sweep.
         var attempts: Int = 8
 
         func delay(after attempt: Int) -> Duration {
@@ -54,35 +69,26 @@ struct HealthMonitor: Service {
         }
     }
 
-    /// Per-volume memory of recovery attempts.
-    final class Attempts: Sendable {
-        struct Entry {
-            var count: Int
-            var notBefore: ContinuousClock.Instant
-            var fault: String
-        }
-        let entries = Mutex<[String: Entry]>([:])
-    }
-
-    private let attempts = Attempts()
-
     static let detections = Counter(label: "cstor_node_remount_detections_total")
     static let recoveries = Counter(label: "cstor_node_remount_recoveries_total")
     static let failedRecoveries = Counter(label: "cstor_node_remount_recovery_failures_total")
+    static let heldRepairs = Counter(label: "cstor_node_remount_held_by_pods_total")
     static let faultyVolumes = Gauge(label: "cstor_node_volumes_in_fault")
+    static let checks = Counter(label: "cstor_node_health_checks_total", dimensions: [("depth", "mount_table")])
+    static let deepChecks = Counter(label: "cstor_node_health_checks_total", dimensions: [("depth", "deep")])
 
     func run() async throws {
         await reconcileAfterRestart()
-        let (wakeups, continuation) = AsyncStream.makeStream(of: WakeReason.self, bufferingPolicy: .bufferingNewest(64))
+        let wakeups = WakeUps()
         var sources: [() -> Void] = []
         do {
-            let mounts = try MountTableWatcher { continuation.yield(.mountTableChanged) }
+            let mounts = try MountTableWatcher { wakeups.signal(.mountTableChanged) }
             sources.append { mounts.stop() }
         } catch {
             logger.warning("mount table events unavailable; relying on the periodic sweep", metadata: ["error": "\(error)"])
         }
         do {
-            let kernel = try KernelLogWatcher { continuation.yield(.kernelMessage($0)) }
+            let kernel = try KernelLogWatcher { wakeups.signal(.kernelMessage($0)) }
             sources.append { kernel.stop() }
         } catch {
             logger.warning("kernel log unavailable; filesystem errors are found by the sweep", metadata: ["error": "\(error)"])
@@ -94,26 +100,40 @@ struct HealthMonitor: Service {
                 group.addTask {
                     // Cancellation (at shutdown) ends the sweep quietly.
                     while (try? await Task.sleep(for: sweepInterval)) != nil {
-                        continuation.yield(.sweep)
+                        wakeups.signal(.sweep)
                     }
                 }
-                for await reason in wakeups {
-                    if case .kernelMessage(let message) = reason {
+                var retryTimer: ContinuousClock.Instant?
+                for await _ in wakeups.stream {
+                    guard let pending = wakeups.take() else { continue }
+                    let messages = pending.kernelMessages.filter(concernsOurDevices)
+                    for message in messages {
                         logger.info("kernel reported storage trouble", metadata: ["kernel_message": .string(message)])
                     }
-                    await check(deep: reason != .mountTableChanged)
-                    // A retry may be due before the next event: wake up for it.
-                    if let due = nextRetry() {
+                    // Kernel lines about other devices wake nothing.
+                    guard pending.mountTableChanged || pending.sweep || !messages.isEmpty else { continue }
+                    await check(deep: pending.sweep || !messages.isEmpty)
+                    // A retry may be due before the next event: wake up for it (one timer at a time).
+                    if let due = node.health.nextRetry, retryTimer.map({ due < $0 || $0 < .now }) ?? true {
+                        retryTimer = due
                         group.addTask {
-                            if (try? await Task.sleep(until: due)) != nil { continuation.yield(.sweep) }
+                            if (try? await Task.sleep(until: due)) != nil { wakeups.signal(.sweep) }
                         }
                     }
                 }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            continuation.finish()
+            wakeups.finish()
         }
+    }
+
+    /// Whether a kernel message names the device (or, for iSCSI, the session) of a volume staged
+    /// here: `EXT4-fs error (device loop3)`, `XFS (sdb)`, `I/O error, dev sdb, sector …`,
+    /// `connection4:0: detected conn error`, `session4: session recovery timed out`.
+    func concernsOurDevices(_ message: String) -> Bool {
+        let names = node.records.all().filter { $0.phase == .staged }.compactMap(\.device).map(BlockDevice.kernelName)
+        return KernelMessages.concerns(message, deviceNames: names, sessionOf: { KernelMessages.iscsiSession(ofDisk: $0) })
     }
 
     // MARK: - Checking
@@ -126,6 +146,7 @@ struct HealthMonitor: Service {
             if await inspect(snapshot.volumeID, deep: deep) { faulty += 1 }
         }
         Self.faultyVolumes.record(faulty)
+        (deep ? Self.deepChecks : Self.checks).increment()
     }
 
     /// Judges one volume, and repairs it when it should, under its lock: a volume an RPC is
@@ -204,25 +225,21 @@ struct HealthMonitor: Service {
     private func handle(_ record: VolumeRecord, problem: String, repair: Bool, cancel: CancelOnRequest) async {
         let volumeID = record.volumeID
         let log = RequestContext.logger(logger, volumeID: volumeID)
-        let known = node.health.fault(of: volumeID)
-        if known != problem {
+        if node.health.fault(of: volumeID) == nil {
             log.warning("fault detected", metadata: ["fault": .string(problem)])
             Self.detections.increment()
             node.health.report(volumeID, fault: problem)
         }
-        guard remount, repair, !record.access.mode.isReadOnly else { return }
-        let now = ContinuousClock.now
-        let entry = attempts.entries.withLock { $0[volumeID] }
-        if let entry {
-            if entry.count >= backoff.attempts {
-                return  // gave up; the fault stays reported until an RPC or the sweep sees it fixed
-            }
-            if now < entry.notBefore { return }
+        guard remount, repair, !record.access.mode.isReadOnly else {
+            node.health.report(volumeID, fault: problem)
+            return
         }
-        let attempt = (entry?.count ?? 0) + 1
+        let previous = node.health.attempts(of: volumeID)
+        if let previous, ContinuousClock.now < previous.notBefore { return }
+        let attempt = (previous?.count ?? 0) + 1
         do {
             // A task of its own, so that an RPC needing the volume can cancel it; awaited here.
-            let recovery = Task { try await recover(volumeID, repairAll: true, log: log) }
+            let recovery = Task { try await recover(volumeID, log: log) }
             cancel.attach(recovery)
             // Shutdown cancels the monitor: the repair (a login that may take a minute) goes with it.
             try await withTaskCancellationHandler { try await recovery.value } onCancel: { recovery.cancel() }
@@ -230,41 +247,48 @@ struct HealthMonitor: Service {
             Self.recoveries.increment()
         } catch is CancellationError {
             log.notice("recovery stopped: an RPC needs the volume; retrying later")
-            attempts.entries.withLock { $0[volumeID] = .init(count: attempt - 1, notBefore: .now + backoff.initial, fault: problem) }
+            node.health.record(volumeID, attempts: .init(count: attempt - 1, notBefore: .now + backoff.initial))
+        } catch let held as HeldByOtherNamespaces {
+            // Not an attempt: nothing was touched. Looked at again at every wake-up and sweep.
+            let fault = held.condition(problem: problem)
+            // Counted and logged once per fault, though its wording may change between checks.
+            if node.health.fault(of: volumeID)?.contains(HeldByOtherNamespaces.marker) != true {
+                Self.heldRepairs.increment()
+                log.error(
+                    "volume went read-only while pods hold it; not repaired",
+                    metadata: ["fault": .string(problem), "pod_uids": .string(held.podUIDs.joined(separator: ",")),
+                               "holders": .string(held.holders), "action": .string(held.action)])
+            }
+            node.health.report(volumeID, fault: fault)
         } catch {
             Self.failedRecoveries.increment()
-            let delay = backoff.delay(after: attempt)
-            attempts.entries.withLock { $0[volumeID] = .init(count: attempt, notBefore: .now + delay, fault: problem) }
-            if attempt >= backoff.attempts {
-                log.error(
-                    "recovery failed; giving up until the volume is staged again",
-                    metadata: ["attempt": .stringConvertible(attempt), "error": .string("\(error)")])
+            // Backoff first; then one attempt per sweep, for ever.
+            let delay = attempt >= backoff.attempts ? sweepInterval : min(backoff.delay(after: attempt), sweepInterval)
+            node.health.record(volumeID, attempts: .init(count: attempt, notBefore: .now + delay))
+            let fault: String
+            if let check = error as? FilesystemCheckError, check.kind == .corrupt, let device = record.device {
+                fault = "\(problem); e2fsck -p stopped: the filesystem on \(device) has errors that need a manual check. It stays unmounted (a pod that starts with it fails to start). On node \(node.settings.nodeID), run `e2fsck -f \(device)` and answer its questions (or start the node plugin with --fsck-mode=yes); the node mounts the volume again within \(sweepInterval)"
             } else {
-                log.warning(
+                fault = "\(problem) (repair attempt \(attempt) failed: \(CSIError.from(error).message); retrying in \(delay))"
+            }
+            if node.health.fault(of: volumeID) != fault {
+                log.error(
                     "recovery failed; will retry",
                     metadata: ["attempt": .stringConvertible(attempt), "retry_in": "\(delay)", "error": .string("\(error)")])
             }
+            node.health.report(volumeID, fault: fault)
         }
     }
 
     private func resolved(_ volumeID: String, how: String) {
         node.health.clear(volumeID)
-        attempts.entries.withLock { _ = $0.removeValue(forKey: volumeID) }
         RequestContext.logger(logger, volumeID: volumeID).notice("volume healthy again", metadata: ["how": .string(how)])
-    }
-
-    private func nextRetry() -> ContinuousClock.Instant? {
-        attempts.entries.withLock { entries in
-            entries.values.filter { $0.count < backoff.attempts }.map(\.notBefore).min()
-        }
     }
 
     // MARK: - Recovery
 
     /// Brings one volume back: transport, filesystem, publish binds. Called with its lock held.
-    /// `repairAll` lets e2fsck fix everything (`-y`): right for a volume that is ours and already
-    /// read-only; after a restart a plain `-p` check is enough.
-    func recover(_ volumeID: String, repairAll: Bool, log: Logger) async throws {
+    func recover(_ volumeID: String, log: Logger) async throws {
         guard var record = try node.records.load(volumeID), record.phase == .staged else { return }
         // 1. The transport: the device must be there. While iscsid recovers it, nothing is done.
         switch await node.attachers.health(record.target) {
@@ -275,14 +299,15 @@ struct HealthMonitor: Service {
         case .broken(let reason):
             log.notice("recovery: re-establishing the transport", metadata: ["reason": .string(reason)])
             // A filesystem that already failed on a device gone for good (read-only, or errors
-            // counted) must come off anyway: this node's own mounts of it are taken off first, so
-            // that they are not what holds the session. A filesystem that has not failed (no I/O
-            // met the dead device yet) is left mounted: iscsid may still bring the session back.
-            // What others hold (a pod's own mount) keeps the session, and the repair says so.
+            // counted) must come off anyway, when nothing outside this namespace holds it: this
+            // node's own mounts are taken off first (behind guards), so that they are not what
+            // holds the session. A filesystem that has not failed (no I/O met the dead device
+            // yet) is left mounted: iscsid may still bring the session back.
             if !record.access.isBlock, let mount = try node.mounter.table().mount(at: record.stagingPath), node.isDead(mount),
                 mount.isReadOnly || filesystemErrors(record) != nil
             {
-                try await unmountPublications(record, log: log)
+                try takeOffIfFree(record, number: mount.device)
+                try await guardPublications(record, log: log)
                 try await node.unmount(record.stagingPath, deviceNumber: mount.device)
             }
             let target = record.target
@@ -305,11 +330,12 @@ struct HealthMonitor: Service {
             if writable {
                 // Mounted and writable: only the binds may need work.
             } else if let mount, usable, !damaged {
-                // Read-only without a filesystem error (a remount by hand): writable again.
+                // Read-only without a filesystem error (a remount by hand): writable again, online;
+                // the pods' copies of the mount share the superblock and see it too.
                 log.notice("recovery: remounting read-write", metadata: ["staging_path": .string(mount.mountPoint)])
                 try await node.remountStaging(record, options: ["rw"])
             } else {
-                try await remountFromScratch(&record, device: device, fsType: fsType, mount: mount, repairAll: repairAll, log: log)
+                try await remountFromScratch(&record, device: device, fsType: fsType, mount: mount, log: log)
             }
         }
         // 3. The publish binds.
@@ -319,21 +345,45 @@ struct HealthMonitor: Service {
         }
     }
 
+    /// Throws `HeldByOtherNamespaces` unless this node's mounts are all that keep the filesystem
+    /// (whose st_dev is `number`) alive: taking ours off would otherwise leave the pods on the
+    /// dead filesystem and the repair could not run. A volume never published has no pod.
+    private func takeOffIfFree(_ record: VolumeRecord, number: String) throws {
+        switch node.holders.foreignMounts(number: number, own: try node.mounter.table()) {
+        case .known(let holders):
+            guard holders.isEmpty else {
+                throw HeldByOtherNamespaces(record: record, holders: holders.summary, node: node.settings.nodeID)
+            }
+        case .unknown(let reason):
+            guard record.publications.isEmpty else {
+                throw HeldByOtherNamespaces(record: record, holders: "unknown: \(reason)", node: node.settings.nodeID)
+            }
+        }
+    }
+
     /// The filesystem itself went read-only (journal abort, I/O errors), or its mount is stale or
-    /// gone: unmount everything of it, check it, mount it again with the original flags.
+    /// gone: when nothing else holds it, guard the targets, unmount it, check it, mount it again
+    /// with the original flags. e2fsck refusing (exit 8: something grabbed it meanwhile) puts the
+    /// mount back as it was; e2fsck stopping (exit 4) leaves it unmounted behind the guards.
     private func remountFromScratch(
-        _ record: inout VolumeRecord, device: String, fsType: String, mount: MountEntry?, repairAll: Bool, log: Logger
+        _ record: inout VolumeRecord, device: String, fsType: String, mount: MountEntry?, log: Logger
     ) async throws {
-        try await unmountPublications(record, log: log)
+        if let mount { try takeOffIfFree(record, number: mount.device) }
+        try await guardPublications(record, log: log)
         if let mount {
             log.notice("recovery: unmounting the staging path", metadata: ["staging_path": .string(record.stagingPath)])
             try await node.unmount(record.stagingPath, deviceNumber: mount.device)
         }
         if fsType == "ext4" {
-            log.notice("recovery: checking the filesystem", metadata: ["device": .string(device), "repair_all": .stringConvertible(repairAll)])
+            log.notice("recovery: checking the filesystem", metadata: ["device": .string(device), "fsck_mode": .string(fsckMode.rawValue)])
             let lease = try node.verifiedDevice(record, for: "check")
             defer { lease.release() }
-            try await node.filesystems.check(device, fsType: fsType, repairAll: repairAll)
+            do {
+                try await node.filesystems.check(device, fsType: fsType, repairAll: fsckMode == .yes)
+            } catch let error as FilesystemCheckError where error.kind == .couldNotCheck {
+                try? await node.mountFilesystem(record, device: device, fsType: fsType, options: record.mountOptions)
+                throw error
+            }
         }
         log.notice("recovery: mounting again", metadata: ["staging_path": .string(record.stagingPath)])
         try await node.mountFilesystem(record, device: device, fsType: fsType, options: record.mountOptions)
@@ -341,21 +391,20 @@ struct HealthMonitor: Service {
         try node.records.save(record)
     }
 
-    /// Takes the publish binds off while the filesystem is checked, and puts an empty read-only
-    /// placeholder in their place at once: a workload that writes during the repair must get an
-    /// error, not write into the node's own disk under its target directory.
-    private func unmountPublications(_ record: VolumeRecord, log: Logger) async throws {
+    /// Covers every publish target that holds a bind of the volume with a repair guard, in the
+    /// instant its bind comes off (`guardPublication`): the target never shows its directory.
+    private func guardPublications(_ record: VolumeRecord, log: Logger) async throws {
         let table = try node.mounter.table()
         for target in record.publications.keys.sorted() {
-            guard let mount = table.mount(at: target), mount.source != RecoveryPlaceholder.source else { continue }
-            log.notice("recovery: unmounting a publish bind", metadata: ["target_path": .string(target)])
-            try await node.unmount(target, deviceNumber: mount.device)
-            try await node.mountPlaceholder(target)
+            guard let mount = table.mount(at: target), mount.source != RecoveryGuard.source else { continue }
+            log.notice("recovery: guarding a publish target", metadata: ["target_path": .string(target)])
+            try await node.guardPublication(target, deviceNumber: mount.device)
         }
     }
 
-    /// Binds every recorded publish target that lost its mount (or holds a placeholder or a mount
-    /// of a dead device) again, from the live staging mount only.
+    /// Binds every recorded publish target again that holds a repair guard or a mount of a dead
+    /// device (the bind goes beneath it, then it comes off), or that lost its mount, from the live
+    /// staging mount only.
     func rebindPublications(_ record: VolumeRecord, log: Logger) async throws {
         for (target, publication) in record.publications.sorted(by: { $0.key < $1.key }) {
             let table = try node.mounter.table()
@@ -364,11 +413,47 @@ struct HealthMonitor: Service {
                 guard node.isDead(mount) else {
                     throw CSIError.failedPrecondition("\(target) holds a mount of \(mount.source), not of volume \(record.volumeID); not touched")
                 }
-                try await node.unmount(target, deviceNumber: mount.device)
+                log.notice("recovery: binding the publish target again", metadata: ["target_path": .string(target)])
+                try await node.replacePublication(record, targetPath: target, readOnly: publication.readOnly, covering: mount)
+                continue
             }
             guard (try? node.settings.paths.open(target)) != nil else { continue }
             log.notice("recovery: binding the publish target again", metadata: ["target_path": .string(target)])
             try await node.bindPublication(record, targetPath: target, readOnly: publication.readOnly)
         }
+    }
+}
+
+/// The filesystem must come off to be repaired, and mount namespaces other than the node's (pods'
+/// containers) hold it: nothing was touched.
+struct HeldByOtherNamespaces: Error, CustomStringConvertible {
+    var podUIDs: [String]
+    var holders: String
+    var action: String
+
+    init(record: VolumeRecord, holders: String, node: String) {
+        podUIDs = record.publications.keys.compactMap(PodPaths.podUID(ofTarget:)).sorted()
+        self.holders = holders
+        let pods = podUIDs.isEmpty ? "the pods using it" : "the pods with UID \(podUIDs.joined(separator: ", "))"
+        action = "restart \(pods) on node \(node) (kubectl delete pod; find them with kubectl get pods -A -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,UID:.metadata.uid); once nothing holds the volume the node checks and mounts it again"
+    }
+
+    static let marker = "it cannot be repaired while pods hold it"
+
+    func condition(problem: String) -> String {
+        "\(problem); \(Self.marker) (\(holders)): \(action)"
+    }
+
+    var description: String { "the filesystem is held by other mount namespaces: \(holders)" }
+}
+
+/// Kubelet's layout of a CSI publish target: `<kubelet>/pods/<uid>/volumes/kubernetes.io~csi/<pv>/mount`.
+enum PodPaths {
+    static func podUID(ofTarget path: String) -> String? {
+        let parts = path.split(separator: "/").map(String.init)
+        guard let index = parts.lastIndex(of: "pods"), parts.count > index + 4, parts[index + 2] == "volumes",
+            parts[index + 3] == "kubernetes.io~csi"
+        else { return nil }
+        return parts[index + 1]
     }
 }

@@ -62,7 +62,7 @@ extension HealthMonitor {
             }
             log.notice("restoring a staged volume after a restart", metadata: ["problem": .string(problem)])
             do {
-                try await recover(volumeID, repairAll: false, log: log)
+                try await recover(volumeID, log: log)
                 repaired += 1
             } catch {
                 log.error("could not restore the volume; it stays faulty", metadata: ["error": "\(error)"])

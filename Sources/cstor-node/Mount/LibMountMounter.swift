@@ -1,4 +1,5 @@
 import CLibMount
+import CLinux
 import CStorCore
 import Foundation
 
@@ -35,13 +36,13 @@ struct LibMountMounter: Mounter {
             throw MountError(kind: .failed, operation: "bind mount", target: target.path, detail: "the mount point was not opened")
         }
         try await run("bind mount", target: target) {
-            guard Glibc.mount(source.procPath, node.procPath, nil, UInt(MS_BIND), nil) == 0 else {
+            guard Glibc.mount(source.procPath, node.procPath, nil, UInt(CLibMount.MS_BIND), nil) == 0 else {
                 return (errno, "")
             }
             // A bind takes the source's flags; read-only needs a second, bind-remount call on the
             // new mount, which the opened parent reaches at the entry.
             if readOnly
-                && Glibc.mount(nil, target.entryPath, nil, UInt(MS_REMOUNT | MS_BIND | MS_RDONLY), nil) != 0
+                && Glibc.mount(nil, target.entryPath, nil, UInt(CLibMount.MS_REMOUNT | CLibMount.MS_BIND | CLibMount.MS_RDONLY), nil) != 0
             {
                 let code = errno
                 umount2(target.entryPath, Int32(UMOUNT_NOFOLLOW))
@@ -49,6 +50,24 @@ struct LibMountMounter: Mounter {
             }
             return (0, "")
         }
+    }
+
+    func bindBeneath(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws {
+        try await run("bind mount beneath", target: target) {
+            cstor_bind_beneath(source.procPath, target.entryPath, readOnly ? 1 : 0) == 0 ? (0, "") : Self.beneathFailure(errno)
+        }
+    }
+
+    func guardBeneath(target: MountTarget) async throws {
+        try await run("repair guard mount", target: target) {
+            cstor_mount_guard_beneath(RecoveryGuard.source, target.entryPath) == 0 ? (0, "") : Self.beneathFailure(errno)
+        }
+    }
+
+    /// move_mount(MOVE_MOUNT_BENEATH) exists from Linux 6.5; before, it is EINVAL.
+    private static func beneathFailure(_ code: Int32) -> (Int32, String) {
+        code == EINVAL || code == ENOSYS
+            ? (code, "this kernel cannot place a mount beneath another (Linux 6.5 or later is needed)") : (code, "")
     }
 
     func remount(target: MountTarget, options: [String]) async throws {

@@ -16,6 +16,17 @@ struct MountEntry: Sendable, Equatable {
     var source: String
     /// Superblock options: a filesystem remounted read-only by the kernel after an error shows `ro` here.
     var superOptions: [String]
+    /// The optional fields: propagation (`shared:N`, `master:N`, `propagate_from:N`, `unbindable`).
+    var propagation: [String] = []
+
+    /// The peer group this mount is shared in (`shared:N`), if any.
+    var sharedGroup: Int? { propagation.lazy.compactMap { Self.group($0, "shared:") }.first }
+    /// The peer group this mount receives propagation from (`master:N`), if any.
+    var masterGroup: Int? { propagation.lazy.compactMap { Self.group($0, "master:") }.first }
+
+    private static func group(_ field: String, _ prefix: String) -> Int? {
+        field.hasPrefix(prefix) ? Int(field.dropFirst(prefix.count)) : nil
+    }
 
     /// Read-only per mount, or for the whole filesystem: `ro`, or `emergency_ro` (how newer kernels
     /// mark an ext4 filesystem that went read-only after an error).
@@ -49,7 +60,8 @@ struct MountTable: Sendable, Equatable {
             mountPoint: unescape(fields[4]), options: fields[5].split(separator: ",").map(String.init),
             fsType: String(fields[separator + 1]), source: unescape(fields[separator + 2]),
             superOptions: fields.count > separator + 3
-                ? fields[separator + 3].split(separator: ",").map(String.init) : [])
+                ? fields[separator + 3].split(separator: ",").map(String.init) : [],
+            propagation: fields[6..<separator].map(String.init))
     }
 
     /// The kernel escapes space, tab, newline and backslash as \ooo octal sequences.

@@ -8,6 +8,13 @@ protocol Mounter: Sendable {
     func mount(source: String, target: MountTarget, fsType: String, options: [String]) async throws
     /// Bind-mounts an opened object (a directory or a device node) onto `target`, read-only when asked.
     func bind(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws
+    /// Binds `source` beneath the top mount at `target` (a repair guard): unmounting the top then
+    /// reveals the bind in the same instant, so the path never shows its empty directory.
+    func bindBeneath(source: OpenedPath, target: MountTarget, readOnly: Bool) async throws
+    /// Puts a repair guard (`RecoveryGuard`) beneath the top mount at `target`: an empty,
+    /// read-only, unbindable tmpfs that a container runtime cannot bind, revealed when the top
+    /// mount is unmounted.
+    func guardBeneath(target: MountTarget) async throws
     /// Changes the options of the mount at `target` (e.g. `rw` after a recovery).
     func remount(target: MountTarget, options: [String]) async throws
     /// Unmounts the topmost mount at `target`; `lazy` detaches it even while busy or broken.

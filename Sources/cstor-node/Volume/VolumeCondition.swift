@@ -40,8 +40,9 @@ enum VolumeInspection {
 }
 
 /// What stands in a publish target while the health monitor repairs the volume: an empty,
-/// read-only tmpfs, so that writes fail instead of landing on the node's disk.
-enum RecoveryPlaceholder {
+/// read-only tmpfs made unbindable, placed beneath the volume's bind so that the target never
+/// shows its empty directory. A container runtime that binds the target while it is there fails
+/// (EINVAL): the container gets the volume or nothing, never the node's disk or an empty stand-in.
+enum RecoveryGuard {
     static let source = "cstor-csi-repairing"
-    static let options = ["ro", "size=4k", "nr_inodes=4", "mode=0555"]
 }
