@@ -79,20 +79,14 @@ struct DeviceHolders: Sendable {
 
     /// Processes with the device open, and mounts of it in other mount namespaces.
     func processHolders(number: String) -> [DeviceHolder] {
-        let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/self/ns/mnt")) ?? ""
-        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []).compactMap(Int32.init).sorted()
-        var seenNamespaces: Set<String> = [own]
+        let pids = processIDs()
+        let copies = Dictionary(grouping: mountsInOtherNamespaces(number: number, pids: pids), by: \.pid)
         var found: [DeviceHolder] = []
         for pid in pids {
-            let base = "\(proc)/\(pid)"
-            if let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/ns/mnt"),
-                seenNamespaces.insert(namespace).inserted,
-                let text = try? KernelFile.read(base + "/mountinfo")
-            {
-                for mount in MountTable(parsing: text).mounts(ofDevice: number) {
-                    found.append(.namespaceMount(pid: pid, command: command(base), path: mount.mountPoint))
-                }
+            for copy in copies[pid] ?? [] {
+                found.append(.namespaceMount(pid: pid, command: copy.command, path: copy.mount.mountPoint))
             }
+            let base = "\(proc)/\(pid)"
             if hasOpen(base: base, number: number) {
                 found.append(.process(pid: pid, command: command(base)))
             }
@@ -110,20 +104,7 @@ struct DeviceHolders: Sendable {
         guard seesAllProcesses else {
             return .unknown("this process does not see the host's processes (run the node plugin with hostPID: true)")
         }
-        let ownNamespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/self/ns/mnt")) ?? ""
-        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []).compactMap(Int32.init).sorted()
-        var seen: Set<String> = [ownNamespace]
-        var copies: [(pid: Int32, command: String, mount: MountEntry)] = []
-        for pid in pids {
-            let base = "\(proc)/\(pid)"
-            guard let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/ns/mnt"),
-                seen.insert(namespace).inserted,
-                let text = try? KernelFile.read(base + "/mountinfo")
-            else { continue }
-            for mount in MountTable(parsing: text).mounts(ofDevice: number) {
-                copies.append((pid, command(base), mount))
-            }
-        }
+        let copies = mountsInOtherNamespaces(number: number, pids: processIDs())
         // The peer groups our unmounts reach: ours, then every group fed by one of them.
         var reached = Set(own.mounts(ofDevice: number).compactMap(\.sharedGroup))
         var grew = true
@@ -140,6 +121,29 @@ struct DeviceHolders: Sendable {
         return .known(holders.map { DeviceHolder.namespaceMount(pid: $0.pid, command: $0.command, path: $0.mount.mountPoint) })
     }
 
+    private func processIDs() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []).compactMap(Int32.init).sorted()
+    }
+
+    /// The mounts of `number` seen by the first of `pids` in each mount namespace other than
+    /// ours (one process per namespace; processes whose namespace cannot be read are skipped).
+    private func mountsInOtherNamespaces(number: String, pids: [Int32]) -> [(pid: Int32, command: String, mount: MountEntry)] {
+        let ownNamespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(proc)/self/ns/mnt")) ?? ""
+        var seen: Set<String> = [ownNamespace]
+        var copies: [(pid: Int32, command: String, mount: MountEntry)] = []
+        for pid in pids {
+            let base = "\(proc)/\(pid)"
+            guard let namespace = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/ns/mnt"),
+                seen.insert(namespace).inserted,
+                let text = try? KernelFile.read(base + "/mountinfo")
+            else { continue }
+            for mount in MountTable(parsing: text).mounts(ofDevice: number) {
+                copies.append((pid, command(base), mount))
+            }
+        }
+        return copies
+    }
+
     /// Whether /proc shows every process of the machine: this process is in the initial PID
     /// namespace (whose inode number is fixed, PROC_PID_INIT_INO).
     var seesAllProcesses: Bool {
@@ -149,7 +153,7 @@ struct DeviceHolders: Sendable {
     /// Processes with a file open, their working directory or their root in the filesystem whose
     /// st_dev is `number` (what makes an unmount fail with EBUSY).
     func filesystemUsers(number: String) -> [DeviceHolder] {
-        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []).compactMap(Int32.init).sorted()
+        let pids = processIDs()
         return pids.compactMap { pid -> DeviceHolder? in
             let base = "\(proc)/\(pid)"
             var links = ["cwd", "root"]
