@@ -60,6 +60,10 @@ let package = Package(
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
+        // CStorCore is one library in three rooms under Sources/CStorCore (DESIGN.md, README "Layout"):
+        // the core every binary links (CSI, Server, Observability, System, CLI), the Kubernetes client
+        // (Kubernetes/: HTTPS, TLS, YAML kubeconfigs) and the cStor model (Model/: the CRDs). The node
+        // links only the core, so it carries no HTTPS client, TLS, YAML or full Foundation (ICU).
         .target(
             name: "CStorCore",
             dependencies: [
@@ -70,24 +74,46 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Sources/CStorCore",
+            exclude: ["CSI/Generated/README.md", "Kubernetes", "Model"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CStorKubernetes",
+            dependencies: [
+                "CStorCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
-            exclude: ["CSI/Generated/README.md"],
+            path: "Sources/CStorCore/Kubernetes",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CStorModel",
+            dependencies: ["CStorCore", "CStorKubernetes"],
+            path: "Sources/CStorCore/Model",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "cstor-controller",
             dependencies: [
-                "CStorCore",
+                "CStorCore", "CStorKubernetes", "CStorModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -112,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "csictl",
             dependencies: [
-                "CStorCore",
+                "CStorCore", "CStorKubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -124,7 +150,7 @@ let package = Package(
         .target(
             name: "CSITestSupport",
             dependencies: [
-                "CStorCore",
+                "CStorCore", "CStorKubernetes", "CStorModel",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -144,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-bench",
             dependencies: [
-                "CStorCore", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "CStorCoreTests",
             dependencies: [
-                "CStorCore", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -165,28 +191,28 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["cstor-node", "CStorCore", "CSITestSupport"],
+            dependencies: ["cstor-node", "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "CStorEngineTests",
-            dependencies: ["CStorCore", "CSITestSupport"],
+            dependencies: ["CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["CStorCore", "CSITestSupport"],
+            dependencies: ["CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CStorCore", "CSITestSupport"],
+            dependencies: ["CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KubernetesTests",
             dependencies: [
-                "CStorCore", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -1,5 +1,7 @@
 import CSITestSupport
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 import Synchronization
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import CStorKubernetes
 
 /// `key=value` pairs given as repeated options (`--param replicaCount=3 --param cas-type=cstor`).
 func keyValues(_ pairs: [String], option: String) throws -> [String: String] {

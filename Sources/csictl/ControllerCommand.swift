@@ -1,6 +1,7 @@
 import ArgumentParser
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import SwiftProtobuf
 
 struct ControllerCommand: AsyncParsableCommand {
@@ -27,7 +28,7 @@ struct ControllerCommand: AsyncParsableCommand {
 
     static func describe(_ snapshot: Csi_V1_Snapshot) -> String {
         let created = snapshot.hasCreationTime
-            ? ISO8601DateFormatter().string(from: snapshot.creationTime.date) : "unknown time"
+            ? snapshot.creationTime.date.formatted(Date.ISO8601FormatStyle()) : "unknown time"
         return "snapshot \(snapshot.snapshotID) of \(snapshot.sourceVolumeID): \(snapshot.sizeBytes) bytes, created \(created), \(snapshot.readyToUse ? "ready" : "not ready")"
     }
 

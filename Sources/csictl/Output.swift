@@ -1,6 +1,7 @@
 import ArgumentParser
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf
@@ -35,10 +36,10 @@ enum Output {
     /// A message in protobuf text format on one line, e.g. `service { type: CONTROLLER_SERVICE }`.
     static func compact(_ message: some SwiftProtobuf.Message) -> String {
         message.textFormatString().split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            .map { $0.trimmedSpaces }.joined(separator: " ")
     }
 
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data("csictl: \(text)\n".utf8))
+        StandardError.write("csictl: \(text)\n")
     }
 }

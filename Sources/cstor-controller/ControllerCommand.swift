@@ -1,6 +1,9 @@
 import ArgumentParser
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOPosix
 

@@ -1,5 +1,8 @@
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOPosix
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOPosix
 
@@ -80,7 +81,7 @@ struct NodeCommand: AsyncParsableCommand {
 
     func enabledTransports() throws -> Set<AttachTarget.Transport> {
         var set: Set<AttachTarget.Transport> = []
-        for name in transports.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+        for name in transports.split(separator: ",").map({ $0.trimmedSpaces }) where !name.isEmpty {
             guard let transport = AttachTarget.Transport(rawValue: name) else {
                 throw ValidationError("--transports: unknown transport \(name) (iscsi, loop)")
             }

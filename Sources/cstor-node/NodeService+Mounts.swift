@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The mount-table side effects of the node, shared by the RPCs and the health monitor: every
 /// path is opened beneath the kubelet root (no symlink followed), the device is checked before a
@@ -65,7 +66,7 @@ extension NodeService {
         defer { lease.release() }
         let number = lease.identity.number
         if record.access.isBlock {
-            let node = Foundation.open(lease.device, CSTOR_O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            let node = Glibc.open(lease.device, CSTOR_O_PATH | O_NOFOLLOW | O_CLOEXEC)
             guard node >= 0 else { throw CSIError.internal("cannot open \(lease.device): \(String(cString: strerror(errno)))") }
             let opened = OpenedPath(descriptor: node, path: lease.device)
             let info = try opened.status()
@@ -124,7 +125,7 @@ enum DeviceLiveness {
         let base = "\(sysfs)/dev/block/\(number)"
         guard FileManager.default.fileExists(atPath: base) else { return true }
         if let state = try? KernelFile.read(base + "/device/state") {
-            let trimmed = state.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = state.trimmed
             if trimmed == "transport-offline" || trimmed == "offline" || trimmed == "deleted" { return true }
         }
         // A loop device with no file behind it any more.

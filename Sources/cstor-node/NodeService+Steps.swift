@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The steps the node RPCs are made of. Each does one thing and is safe to repeat.
 extension NodeService {

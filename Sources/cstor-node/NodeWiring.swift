@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -78,8 +79,8 @@ struct NodeWiring {
         guard let normalized = PathRules.normalizedAbsolute(path) else {
             throw StartupError(description: "\(flag) \(path) is not a clean absolute path")
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: normalized, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var info = stat()
+        guard stat(normalized, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw StartupError(description: "\(flag) \(normalized) does not exist or is not a directory: \(hint)")
         }
         return normalized

@@ -8,6 +8,8 @@ import Synchronization
 import Testing
 
 @testable import CStorCore
+@testable import CStorKubernetes
+@testable import CStorModel
 
 /// Deadlines as the sidecars and kubelet use them: the `grpc-timeout` a call carries ends the
 /// call at the client with DeadlineExceeded and cancels the RPC on the server, through the real

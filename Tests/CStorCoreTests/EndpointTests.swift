@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Testing
 
 @Suite("Endpoint parsing")

@@ -1,5 +1,7 @@
 import CSITestSupport
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import GRPCCore
 import NIOPosix
 import Synchronization

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 import SwiftProtobuf
 import Testing

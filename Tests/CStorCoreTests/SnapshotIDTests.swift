@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Testing
 
 /// The snapshot id scheme (docs/snapshot-ids.md): `<volume>@<name>` wherever it fits, a stable

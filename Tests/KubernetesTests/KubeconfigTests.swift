@@ -1,6 +1,8 @@
 import ArgumentParser
 import CSITestSupport
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 import Testing
 

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 
 extension Csi_V1_VolumeCapability {
     /// A mount capability with the given filesystem and access mode.

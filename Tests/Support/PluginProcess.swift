@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 
 /// One of our built binaries running as a child process, the way kubelet runs it: on a unix socket,

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Synchronization
 
 /// A process runner for tests: records every command (with its masked description) and answers

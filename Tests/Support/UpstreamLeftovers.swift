@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 
 /// What a cluster running openebs/cstor-csi 3.6 leaves behind, from the fixtures in

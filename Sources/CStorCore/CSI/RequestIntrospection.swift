@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import SwiftProtobuf
 
 /// A CSI request with a `secrets` map: every field the CSI proto marks `csi_secret` is such a map.

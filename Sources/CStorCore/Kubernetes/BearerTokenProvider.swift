@@ -1,4 +1,5 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -37,7 +38,7 @@ final class BearerTokenProvider: Sendable {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw KubernetesError(.configuration, "cannot read the bearer token file \(path)")
             }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = String(decoding: data, as: UTF8.self).trimmed
             guard !token.isEmpty else {
                 throw KubernetesError(.configuration, "the bearer token file \(path) is empty")
             }

@@ -1,4 +1,6 @@
 /// How a delete call deletes.
+import CStorCore
+
 public struct DeleteOptions: Sendable, Hashable {
     /// What happens to the objects this one owns.
     public enum PropagationPolicy: String, Sendable, Hashable {

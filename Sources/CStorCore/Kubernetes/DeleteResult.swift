@@ -1,4 +1,6 @@
 /// What a delete call achieved.
+import CStorCore
+
 public enum DeleteResult: Sendable, Hashable {
     /// The object is gone.
     case deleted

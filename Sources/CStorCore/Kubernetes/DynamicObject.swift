@@ -1,5 +1,7 @@
 /// Any Kubernetes object as plain JSON beside its typed `metadata`: for resources without a model
 /// type, and for tests that need to see exactly what the server stored.
+import CStorCore
+
 public struct DynamicObject: KubernetesObject, Hashable {
     public var metadata: ObjectMeta
     /// Every other member (`apiVersion`, `kind`, `spec`, `status`, ...).

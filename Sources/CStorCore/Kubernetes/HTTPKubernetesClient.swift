@@ -1,5 +1,7 @@
 import AsyncHTTPClient
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOCore
 import NIOFoundationCompat
@@ -384,14 +386,8 @@ public final class HTTPKubernetesClient: KubernetesClient {
         return request
     }
 
-    private static let queryAllowed: CharacterSet = {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return allowed
-    }()
-
     private static func escapeQuery(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: queryAllowed) ?? text
+        percentEncoded(text, keeping: "-._~")
     }
 
     static func timeAmount(_ duration: Duration) -> TimeAmount {
@@ -452,14 +448,14 @@ public final class HTTPKubernetesClient: KubernetesClient {
         if let text = status?.message, !text.isEmpty {
             message = text
         } else {
-            let raw = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
+            let raw = String(buffer: body).trimmed
             message = raw.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : String(raw.prefix(300))
         }
         if let reason = status?.reason, !reason.isEmpty {
             message = "\(reason): \(message)"
         }
         var retryAfter: Duration?
-        if let header = headers.first(name: "Retry-After"), let seconds = Int(header.trimmingCharacters(in: .whitespaces)) {
+        if let header = headers.first(name: "Retry-After"), let seconds = Int(header.trimmedSpaces) {
             retryAfter = .seconds(max(seconds, 0))
         } else if let seconds = status?.details?.retryAfterSeconds {
             retryAfter = .seconds(max(seconds, 0))

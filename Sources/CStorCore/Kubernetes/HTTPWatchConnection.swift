@@ -1,5 +1,7 @@
 import AsyncHTTPClient
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 import NIOCore
 
 /// The events of one watch response: JSON objects, one a line, in a chunked body. A line cut off by

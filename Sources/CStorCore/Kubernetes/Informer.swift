@@ -1,3 +1,4 @@
+import CStorCore
 import Logging
 import ServiceLifecycle
 import Synchronization

@@ -1,4 +1,6 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 
 /// One operation of a JSON patch (RFC 6902). `path` and `from` are JSON pointers (RFC 6901); use
 /// `JSONPatchOperation.pointer(_:)` to build one from keys.

@@ -1,3 +1,5 @@
+import CStorCore
+
 extension JSONValue {
     /// This value with a JSON merge patch (RFC 7386) applied: objects merge member by member, a
     /// `null` member removes the key, anything else replaces the value.

@@ -1,4 +1,6 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 import Yams
 
 /// A kubeconfig file as kubectl writes it (the parts a client needs), and the rules that turn one or
@@ -90,7 +92,7 @@ struct Kubeconfig: Decodable {
         let text = String(decoding: data, as: UTF8.self)
         do {
             // An empty file is an empty kubeconfig, as for kubectl.
-            if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return Kubeconfig() }
+            if text.trimmed.isEmpty { return Kubeconfig() }
             return try YAMLDecoder().decode(Kubeconfig.self, from: text)
         } catch {
             throw KubernetesError(
@@ -125,7 +127,7 @@ extension KubernetesConfiguration {
         var users: [String: (Kubeconfig.User, directory: String)] = [:]
         for path in paths {
             let file = try Kubeconfig.load(path: path)
-            let directory = (path as NSString).deletingLastPathComponent
+            let directory = Path.parent(path)
             if currentContext == nil, let current = file.currentContext, !current.isEmpty { currentContext = current }
             for entry in file.clusters ?? [] where clusters[entry.name] == nil {
                 clusters[entry.name] = (entry.value ?? Kubeconfig.Cluster(), directory)

@@ -1,4 +1,6 @@
 /// The typed shortcuts: the resource comes from the object type.
+import CStorCore
+
 extension KubernetesClient {
     public func get<Object: KubernetesResourceObject>(
         _ type: Object.Type, name: String, namespace: String?

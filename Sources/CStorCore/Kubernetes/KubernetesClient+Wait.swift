@@ -1,3 +1,5 @@
+import CStorCore
+
 extension KubernetesClient {
     /// Re-reads the object, applies `mutate` and writes it back, again and again while the write
     /// fails with Conflict (someone else changed it in between), at most `attempts` times. Returns

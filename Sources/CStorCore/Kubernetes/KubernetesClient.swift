@@ -16,6 +16,8 @@
 ///     try await client.waitForDeletion(CStorVolumeConfig.self, name: pv, namespace: ns, timeout: .seconds(60))
 /// }
 /// ```
+import CStorCore
+
 public protocol KubernetesClient: Sendable {
     /// GET one object.
     func get<Object: KubernetesObject>(

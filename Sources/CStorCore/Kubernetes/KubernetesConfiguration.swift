@@ -1,4 +1,6 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 
 /// Everything needed to talk to one API server: where it is, how to trust it, who we are, and how
 /// gently to call it. Made from the in-cluster service account (`inCluster()`) or a kubeconfig
@@ -93,7 +95,7 @@ public struct KubernetesConfiguration: Sendable {
         let caPath = serviceAccountDirectory + "/ca.crt"
         let ca = try readFile(caPath, what: "the cluster CA bundle")
         let namespace = (try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return KubernetesConfiguration(
             server: "https://\(hostPart):\(port)", certificateAuthorityPEM: ca, credentials: .tokenFile(tokenPath),

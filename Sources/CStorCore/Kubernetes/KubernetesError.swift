@@ -1,6 +1,8 @@
 /// A failed Kubernetes API call, as a value callers can switch on (`error.kind`). It carries the
 /// decoded `Status` of the API server, whose message reaches the logs and, through `csiError`, the
 /// gRPC error the CSI sidecars see.
+import CStorCore
+
 public struct KubernetesError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, from the HTTP status and the Status reason.
     public enum Kind: String, Sendable, CaseIterable {

@@ -1,4 +1,6 @@
 /// A core/v1 Event: what `kubectl describe` shows about an object.
+import CStorCore
+
 public struct KubernetesEvent: Codable, Hashable, Sendable, KubernetesResourceObject {
     public static let resource = KubernetesResource.events
 

@@ -1,5 +1,7 @@
 /// An object the Kubernetes API stores: anything with `metadata`. The client's operations take the
 /// resource explicitly for these (see `KubernetesResourceObject` for the typed shortcut).
+import CStorCore
+
 public protocol KubernetesObject: Codable, Sendable {
     var metadata: ObjectMeta { get set }
 }

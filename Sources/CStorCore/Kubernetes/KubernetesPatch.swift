@@ -1,6 +1,8 @@
 /// A patch to send with `KubernetesClient.patch`: a JSON merge patch (RFC 7386: objects merge, `null`
 /// deletes a member, arrays are replaced) or a JSON patch (RFC 6902: a list of operations, with
 /// `test` to make it conditional).
+import CStorCore
+
 public enum KubernetesPatch: Sendable, Hashable {
     case merge(JSONValue)
     case json([JSONPatchOperation])

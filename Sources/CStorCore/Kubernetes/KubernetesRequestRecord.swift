@@ -1,4 +1,6 @@
 /// One HTTP request to the API server, as the metrics layer sees it.
+import CStorCore
+
 public struct KubernetesRequestRecord: Sendable, Hashable {
     /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete` or `discovery`.
     public var verb: String

@@ -1,4 +1,6 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 
 /// Where a kind of object lives in the Kubernetes API: group, version, plural name and scope. The
 /// client builds every URL from it, so one set of typed operations serves the cStor custom
@@ -53,9 +55,8 @@ public struct KubernetesResource: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func escape(_ segment: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/?#")
-        return segment.addingPercentEncoding(withAllowedCharacters: allowed) ?? segment
+        // RFC 3986 pchar (CharacterSet.urlPathAllowed without "/").
+        percentEncoded(segment, keeping: "-._~!$&'()*+,;=:@")
     }
 }
 

@@ -1,6 +1,8 @@
 /// The `Status` object (`meta/v1`) the API server sends with a failed call (and with some successful
 /// deletes): `reason` says what kind of failure, `message` says it for humans, `details.causes` lists
 /// the invalid fields.
+import CStorCore
+
 public struct KubernetesStatus: Codable, Hashable, Sendable {
     public var kind: String?
     public var apiVersion: String?

@@ -1,4 +1,6 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 
 /// A Kubernetes timestamp (`metav1.Time`, RFC 3339 in UTC such as "2024-05-01T10:00:00Z"). The text
 /// is kept as the server wrote it, so that writing an object back does not change it.
@@ -26,12 +28,8 @@ public struct KubernetesTime: Sendable, Hashable, Codable, CustomStringConvertib
 
     /// The time the text stands for, or nil when it is not RFC 3339.
     public var date: Date? {
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        if let date = plain.date(from: rawValue) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: rawValue)
+        if let date = try? Date.ISO8601FormatStyle().parse(rawValue) { return date }
+        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(rawValue)
     }
 
     public var description: String { rawValue }

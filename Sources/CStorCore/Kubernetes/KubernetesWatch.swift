@@ -6,6 +6,8 @@
 ///
 /// It ends only when the consuming task stops iterating or is cancelled, or with an error that a
 /// retry cannot fix (forbidden, not found, invalid selector).
+import CStorCore
+
 public struct KubernetesWatch<Object: KubernetesObject>: AsyncSequence, Sendable {
     public typealias Element = WatchEvent<Object>
 

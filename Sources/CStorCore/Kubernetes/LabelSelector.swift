@@ -1,5 +1,7 @@
 /// A Kubernetes label selector (`app=x,tier!=db,env in (a,b),!legacy`): built in code or parsed
 /// from text with the API server's syntax, printed back as that text, and matched against labels.
+import CStorCore
+
 public struct LabelSelector: Sendable, Hashable, CustomStringConvertible {
     /// One comma-separated term of a selector.
     public enum Requirement: Sendable, Hashable {

@@ -1,4 +1,6 @@
 /// What a list call selects and how it pages.
+import CStorCore
+
 public struct ListOptions: Sendable, Hashable {
     /// A label selector in the API server's syntax (see `LabelSelector` to build one).
     public var labelSelector: String?

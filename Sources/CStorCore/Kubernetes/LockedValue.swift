@@ -1,3 +1,4 @@
+import CStorCore
 import Synchronization
 
 /// A value behind a mutex that closures and tasks can share (a `Mutex` itself cannot be captured).

@@ -1,4 +1,6 @@
 /// A Kubernetes node (core/v1, cluster-scoped); its spec and status are kept as plain JSON.
+import CStorCore
+
 public struct Node: Codable, Hashable, Sendable, KubernetesResourceObject {
     public static let resource = KubernetesResource.nodes
 

@@ -1,5 +1,7 @@
 /// One page of a list (or a whole list from `listAll`): the items, the resourceVersion a watch can
 /// start from, and the token of the next page.
+import CStorCore
+
 public struct ObjectList<Object: KubernetesObject>: Sendable {
     public var items: [Object]
     /// The resourceVersion of the list: watch from here to see every later change.

@@ -1,5 +1,7 @@
 /// The `metadata` of every Kubernetes object. Empty strings, maps and lists are left out of the JSON
 /// (Go's `omitempty`); `managedFields` and anything newer is kept in `unknownFields`.
+import CStorCore
+
 public struct ObjectMeta: Codable, Hashable, Sendable {
     public var name: String
     /// A prefix from which the server makes a unique name when `name` is empty.

@@ -1,4 +1,6 @@
 /// A reference to another object (core/v1 `ObjectReference`), as in `CVC.spec.cstorVolumeRef` or an event's `involvedObject`.
+import CStorCore
+
 public struct ObjectReference: Codable, Hashable, Sendable {
     public var apiVersion: String?
     public var fieldPath: String?

@@ -1,4 +1,6 @@
 /// An entry of `metadata.ownerReferences`: the garbage collector deletes an object when its owners are gone.
+import CStorCore
+
 public struct OwnerReference: Codable, Hashable, Sendable {
     public var apiVersion: String
     public var kind: String

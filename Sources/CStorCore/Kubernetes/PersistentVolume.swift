@@ -1,4 +1,6 @@
 /// A persistent volume (core/v1, cluster-scoped), with the fields a CSI driver reads.
+import CStorCore
+
 public struct PersistentVolume: Codable, Hashable, Sendable, KubernetesResourceObject {
     public static let resource = KubernetesResource.persistentVolumes
 

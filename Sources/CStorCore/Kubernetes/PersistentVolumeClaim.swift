@@ -1,4 +1,6 @@
 /// A persistent volume claim (core/v1, namespaced).
+import CStorCore
+
 public struct PersistentVolumeClaim: Codable, Hashable, Sendable, KubernetesResourceObject {
     public static let resource = KubernetesResource.persistentVolumeClaims
 

@@ -1,4 +1,6 @@
 /// Requests and limits of resources (core/v1 `ResourceRequirements`, `VolumeResourceRequirements`).
+import CStorCore
+
 public struct ResourceRequirements: Codable, Hashable, Sendable {
     public var limits: [String: Quantity]?
     public var requests: [String: Quantity]?

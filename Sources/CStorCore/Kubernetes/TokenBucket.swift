@@ -1,6 +1,8 @@
 /// The client-side rate limit (`--kube-api-qps`, `--kube-api-burst`): a token bucket that refills
 /// at `rate` per second up to `burst`. A caller reserves a token and sleeps until it is due, so
 /// waiting callers are served in order without polling.
+import CStorCore
+
 final class TokenBucket: Sendable {
     private let rate: Double
     private let burst: Double

@@ -5,6 +5,8 @@
 ///
 /// A type adopts it with explicit `CodingKeys: CaseIterable` and two lines in its `Codable`
 /// implementation; see `ObjectMeta` for the pattern.
+import CStorCore
+
 public struct UnknownFields: Sendable, Hashable {
     public var members: [String: JSONValue]
 

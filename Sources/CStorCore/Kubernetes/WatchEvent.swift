@@ -1,4 +1,6 @@
 /// A change a watch reports.
+import CStorCore
+
 public enum WatchEvent<Object: KubernetesObject>: Sendable {
     case added(Object)
     case modified(Object)

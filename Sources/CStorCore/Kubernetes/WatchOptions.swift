@@ -1,4 +1,6 @@
 /// What a watch selects and where it starts.
+import CStorCore
+
 public struct WatchOptions: Sendable, Hashable {
     public var labelSelector: String?
     public var fieldSelector: String?

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorPoolCluster (CSPC, `cstor.openebs.io/v1`): the pools a StorageClass's `cstorPoolCluster` names.
 public typealias CStorPoolCluster = CustomResource<CStorPoolClusterKind>
 

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// A condition of a CSPC or CSPI status.
 public struct CStorPoolCondition: Codable, Hashable, Sendable {
     public var lastTransitionTime: KubernetesTime?

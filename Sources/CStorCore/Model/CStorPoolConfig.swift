@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// `poolConfig` of a CSPC pool or a CSPI: RAID layout and pool settings.
 public struct CStorPoolConfig: Codable, Hashable, Sendable {
     public var auxResources: JSONValue?

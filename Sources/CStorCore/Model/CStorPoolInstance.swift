@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorPoolInstance (CSPI, `cstor.openebs.io/v1`): one pool of a CSPC on one node, with its state and free space.
 public typealias CStorPoolInstance = CustomResource<CStorPoolInstanceKind>
 

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// `status.phase` of a CSPI: the ZFS pool state. Values this code does not know are kept.
 public struct CStorPoolInstancePhase: RawRepresentable, Codable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
     public var rawValue: String

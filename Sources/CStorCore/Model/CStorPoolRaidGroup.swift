@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// A RAID group of a cStor pool (`dataRaidGroups`, `writeCacheRaidGroups`).
 public struct CStorPoolRaidGroup: Codable, Hashable, Sendable {
     public var blockDevices: [BlockDevice]?

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorVolume (CV, `cstor.openebs.io/v1`): the volume the cvc-operator creates for a bound CVC, with the
 /// iSCSI target (`spec.iqn`, `spec.targetPortal`, `spec.targetIP`) and its health (`status.phase`).
 public typealias CStorVolume = CustomResource<CStorVolumeKind>

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorVolumeAttachment (CVA, `cstor.openebs.io/v1`): the record that a volume is attached to a node, named
 /// `<pv>-<node>`. Its `status` is a plain string in the CRD.
 public typealias CStorVolumeAttachment = CustomResource<CStorVolumeAttachmentKind>

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorVolumeConfig (CVC, `cstor.openebs.io/v1`): the request for a cStor volume that the CSI controller creates
 /// and the cvc-operator binds. `publish` and `versionDetails` sit beside `spec` and `status`; `status.condition`
 /// is singular, as in the CRD.

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// `status.phase` of a CVC. Values this code does not know are kept as they are.
 public struct CStorVolumeConfigPhase: RawRepresentable, Codable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
     public var rawValue: String

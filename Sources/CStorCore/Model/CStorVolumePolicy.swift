@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorVolumePolicy (CVP, `cstor.openebs.io/v1`): a named policy a StorageClass's `cstorVolumePolicy` refers to.
 public typealias CStorVolumePolicy = CustomResource<CStorVolumePolicyKind>
 

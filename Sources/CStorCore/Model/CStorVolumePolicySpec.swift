@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// The policy of a cStor volume: `spec` of a CStorVolumePolicy and `spec.policy` of a CVC. Scheduling details
 /// (affinity, resources, tolerations) are kept as plain JSON.
 public struct CStorVolumePolicySpec: Codable, Hashable, Sendable {

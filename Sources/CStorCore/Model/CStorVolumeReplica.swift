@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// CStorVolumeReplica (CVR, `cstor.openebs.io/v1`): one replica of a volume on a pool instance, with the
 /// snapshots it holds (`status.snapshots`).
 public typealias CStorVolumeReplica = CustomResource<CStorVolumeReplicaKind>

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// What sets one custom resource type apart: its resource, the types of `spec` and `status`, and
 /// the members it has beside them (`versionDetails`, `publish`). `CustomResource<Kind>` is the one
 /// envelope they share.

@@ -1,3 +1,7 @@
+import CStorCore
+import CStorKubernetes
+import FoundationEssentials
+
 /// `versionDetails` of the cStor objects (beside `spec` and `status`): the version the operator runs and upgrades to.
 public struct VersionDetails: Codable, Hashable, Sendable {
     public var autoUpgrade: Bool?

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -110,7 +111,7 @@ public struct JSONLogHandler: LogHandler {
             case let int as Int32:
                 out += String(int)
             case let double as Double where double.isFinite:
-                out += String(format: "%.3f", double)
+                out += cFormat("%.3f", double)
             default:
                 JSONText.appendString(LogBounds.cut(convertible.description, limit: LogBounds.textBytes), to: &out)
             }
@@ -162,7 +163,7 @@ public final class LogSink: Sendable {
             var offset = 0
             while offset < bytes.count {
                 let written = bytes[offset...].withUnsafeBytes { buffer in
-                    Foundation.write(descriptor, buffer.baseAddress, buffer.count)
+                    Glibc.write(descriptor, buffer.baseAddress, buffer.count)
                 }
                 if written < 0 {
                     if errno == EINTR { continue }

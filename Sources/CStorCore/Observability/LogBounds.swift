@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How much of a value a log line holds: hostile requests carry megabyte strings and maps of
 /// thousands of entries, and a log must stay readable (and small) under them. A cut value says

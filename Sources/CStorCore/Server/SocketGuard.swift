@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Makes a unix socket path ready for a new server without ever taking it from a live one.
 ///
@@ -17,7 +18,7 @@ public enum SocketGuard {
 
     @discardableResult
     public static func prepare(path: String) throws -> Outcome {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Path.parent(path)
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }

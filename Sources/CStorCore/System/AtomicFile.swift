@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Durable small files: write to a temporary file in the same directory, fsync it, rename it over
 /// the old one, fsync the directory. A crash at any point leaves either the old or the new
@@ -9,7 +10,7 @@ public enum AtomicFile {
     }
 
     public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Path.parent(path)
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: .min ... .max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw failure("create \(temporary)") }
@@ -20,7 +21,7 @@ public enum AtomicFile {
         try data.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = Foundation.write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                let written = Glibc.write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     let error = failure("write \(temporary)")
@@ -50,7 +51,7 @@ public enum AtomicFile {
     /// Removes a file durably; a missing file is success.
     public static func remove(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT { throw failure("remove \(path)") }
-        try syncDirectory((path as NSString).deletingLastPathComponent)
+        try syncDirectory(Path.parent(path))
     }
 
     public static func syncDirectory(_ directory: String) throws {

@@ -90,7 +90,7 @@ public struct CommandResult: Sendable, Equatable {
     /// The most useful text for an error message: stderr, else stdout, trimmed and shortened.
     public var diagnostic: String {
         let text = standardError.isEmpty ? standardOutput : standardError
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmed
         return trimmed.count > 600 ? String(trimmed.suffix(600)) : trimmed
     }
 }

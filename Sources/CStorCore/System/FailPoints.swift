@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Crash injection for the crash-safety tests: `CSTOR_CSI_CRASH_AT=<point>[@<milliseconds>]`
 /// makes the process kill itself with SIGKILL when it reaches the named point (after the delay,
@@ -17,14 +18,18 @@ public enum FailPoints {
     public static func hit(_ point: String) {
         guard let configured, configured.point == point else { return }
         let crash: @Sendable () -> Void = {
-            FileHandle.standardError.write(Data("fail point \(point): killing the process\n".utf8))
+            StandardError.write("fail point \(point): killing the process\n")
             kill(getpid(), SIGKILL)
         }
         if configured.delay == 0 {
             crash()
         } else {
-            Thread.detachNewThread {
-                usleep(UInt32(configured.delay) * 1000)
+            do {
+                try DetachedThread.start(name: "cstor-failpoint") {
+                    usleep(UInt32(configured.delay) * 1000)
+                    crash()
+                }
+            } catch {
                 crash()
             }
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// A small durable store: one JSON file per record (mode 0600, written atomically: temp file,
@@ -18,7 +19,7 @@ public final class JSONRecordDirectory<Record: Codable & Sendable>: Sendable {
         var names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let leftovers = names.filter(AtomicFile.isLeftover)
         for name in leftovers {
-            unlink((directory as NSString).appendingPathComponent(name))
+            unlink(Path.join(directory, name))
         }
         if !leftovers.isEmpty {
             try AtomicFile.syncDirectory(directory)
@@ -27,7 +28,7 @@ public final class JSONRecordDirectory<Record: Codable & Sendable>: Sendable {
         var records: [String: Record] = [:]
         var unreadable: [String] = []
         for name in names.sorted() where name.hasSuffix(".json") {
-            let file = (directory as NSString).appendingPathComponent(name)
+            let file = Path.join(directory, name)
             guard let key = FileNameEncoding.decode(String(name.dropLast(".json".count))),
                 let data = FileManager.default.contents(atPath: file),
                 let record = try? Self.decoder.decode(Record.self, from: data)
@@ -42,7 +43,7 @@ public final class JSONRecordDirectory<Record: Codable & Sendable>: Sendable {
     }
 
     private func path(_ key: String) -> String {
-        (directory as NSString).appendingPathComponent(FileNameEncoding.encode(key) + ".json")
+        Path.join(directory, FileNameEncoding.encode(key) + ".json")
     }
 
     public func load(_ key: String) -> Record? {

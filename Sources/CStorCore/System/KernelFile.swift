@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Reads files of /proc and /sys completely. Their size is reported as 0 or 4096, and
 /// Foundation's `String(contentsOfFile:)` stops after the first read of such a file (about 4 KiB):
@@ -21,7 +22,7 @@ public enum KernelFile {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = Foundation.read(fd, &chunk, chunk.count)
+            let count = Glibc.read(fd, &chunk, chunk.count)
             if count < 0 {
                 if errno == EINTR { continue }
                 throw ReadError(description: "cannot read \(path): \(String(cString: strerror(errno)))")

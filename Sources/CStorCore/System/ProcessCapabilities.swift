@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The Linux capabilities this process holds (from /proc/self/status), so that the node can tell
 /// at start-up what it will not be able to do instead of failing a volume later.
@@ -11,7 +12,7 @@ public enum ProcessCapabilities {
     public static func effective(statusPath: String = "/proc/self/status") -> UInt64? {
         guard let text = try? KernelFile.read(statusPath) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("CapEff:") {
-            return UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+            return UInt64(line.dropFirst("CapEff:".count).trimmedSpaces, radix: 16)
         }
         return nil
     }

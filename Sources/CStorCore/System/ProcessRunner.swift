@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Subprocess
 import Synchronization
 
@@ -165,12 +166,18 @@ public enum Deadline {
                     try await Task.sleep(for: timeout)
                     gate.finish(.failure(Expired(completion: completion)))
                 }
-                Thread.detachNewThread {
-                    let result: Result<T, any Error>
-                    do { result = .success(try work()) } catch { result = .failure(error) }
+                do {
+                    try DetachedThread.start(name: "cstor-blocking") {
+                        let result: Result<T, any Error>
+                        do { result = .success(try work()) } catch { result = .failure(error) }
+                        timer.cancel()
+                        completion.finish()
+                        gate.finish(result)
+                    }
+                } catch {
                     timer.cancel()
                     completion.finish()
-                    gate.finish(result)
+                    gate.finish(.failure(error))
                 }
             }
         } onCancel: {

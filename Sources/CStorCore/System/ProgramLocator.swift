@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Finds programs the way execvp does, to tell an operator at start-up (and in Probe) which

@@ -1,5 +1,8 @@
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 
 /// A storage backend behind the Controller service (DESIGN.md §3): `cstor` (CVC/CV/CVA through
 /// the Kubernetes API, iSCSI on the node) or `local` (sparse files in a state directory, loop

@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Works out what a device node is attached from, using only what the kernel exposes: for a
 /// loop device its backing file, for an iSCSI disk the session it belongs to (target name, portal,
@@ -17,7 +18,7 @@ enum AttachmentDiscovery {
             return .iscsi(ISCSITarget(iqn: session.targetName, portal: "\(host):\(session.port.isEmpty ? "3260" : session.port)", lun: lun))
         }
         guard name.hasPrefix("loop"), let text = try? KernelFile.read("/sys/block/\(name)/loop/backing_file") else { return nil }
-        let path = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = text.trimmed
         return path.isEmpty ? nil : .loop(file: path)
     }
 }

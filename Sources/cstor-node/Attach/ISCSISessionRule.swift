@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The one rule for what may be done about an iSCSI session, used by NodeStageVolume's attach,
 /// NodeUnstageVolume's detach and the health monitor's repair alike.

@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The kernel's own view of iSCSI sessions and their disks, read from sysfs the way Kubernetes'
 /// FindDevicesForISCSILun does: session → target name and connection address → SCSI target →
@@ -106,7 +107,7 @@ struct ISCSISysfs: Sendable {
 
     private func read(_ path: String) -> String? {
         guard let text = try? KernelFile.read(path) else { return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmed
         return trimmed.isEmpty ? nil : trimmed
     }
 

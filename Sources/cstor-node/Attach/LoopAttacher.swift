@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Attaches a backing file as a loop device, for the embedded local engine and tests, with the
 /// kernel's loop interface directly (LOOP_CTL_GET_FREE + LOOP_CONFIGURE): no losetup process,
@@ -118,7 +119,7 @@ struct LoopAttacher: Attacher {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: sysBlock)) ?? []
         return names.filter { $0.hasPrefix("loop") }.sorted().compactMap { name in
             guard var backing = try? KernelFile.read("\(sysBlock)/\(name)/loop/backing_file") else { return nil }
-            backing = backing.trimmingCharacters(in: .newlines)
+            backing = backing.trimmedNewlines
             if backing.hasSuffix(" (deleted)") { backing = String(backing.dropLast(" (deleted)".count)) }
             guard backing == file else { return nil }
             if let device, let inode {

@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Facts about block devices read straight from the kernel (stat, ioctl, sysfs): no processes.
 enum BlockDevice {
@@ -57,7 +58,7 @@ enum BlockDevice {
 
     /// The kernel name of a device node: /dev/sdb → sdb.
     static func kernelName(_ device: String) -> String {
-        (device as NSString).lastPathComponent
+        Path.lastComponent(device)
     }
 }
 
@@ -75,6 +76,6 @@ enum Ext4Errors {
     static func count(device: String) -> Int {
         let file = "/sys/fs/ext4/\(BlockDevice.kernelName(device))/errors_count"
         guard let text = try? KernelFile.read(file) else { return 0 }
-        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        return Int(text.trimmed) ?? 0
     }
 }

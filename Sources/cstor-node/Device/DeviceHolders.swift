@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Something that keeps a block device in use: a reason never to detach it, log out of its
 /// session or format it, named so that an operator knows what to stop.
@@ -63,8 +64,8 @@ struct DeviceHolders: Sendable {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
         return names.map { name in
             let dm = "\(sysfs)/block/\(name)/dm"
-            let uuid = (try? KernelFile.read(dm + "/uuid"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            let dmName = (try? KernelFile.read(dm + "/name"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let uuid = (try? KernelFile.read(dm + "/uuid"))?.trimmed ?? ""
+            let dmName = (try? KernelFile.read(dm + "/name"))?.trimmed ?? ""
             let detail: String
             if uuid.hasPrefix("mpath-") {
                 detail = "dm-multipath \(dmName)"
@@ -180,7 +181,7 @@ struct DeviceHolders: Sendable {
 
     private func command(_ base: String) -> String {
         let text = (try? KernelFile.read(base + "/comm")) ?? "?"
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.trimmed
     }
 }
 

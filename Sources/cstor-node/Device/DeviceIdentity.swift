@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What makes a block device this volume's, recorded at attach and checked before every step
 /// that writes to it (mkfs, e2fsck, mount, resize) and on every recovery:
@@ -24,7 +25,7 @@ struct DeviceIdentity: Codable, Sendable, Equatable, CustomStringConvertible {
             throw DeviceError(device: device, detail: "is not a block device (any more)")
         }
         let base = "\(sysfs)/dev/block/\(number)"
-        let diskseq = (try? KernelFile.read(base + "/diskseq")).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let diskseq = (try? KernelFile.read(base + "/diskseq")).flatMap { UInt64($0.trimmed) }
         return DeviceIdentity(number: number, diskseq: diskseq, wwid: try wwid(device: device, sysfsBase: base))
     }
 
@@ -32,11 +33,11 @@ struct DeviceIdentity: Codable, Sendable, Equatable, CustomStringConvertible {
     /// itself; loop devices: the backing file as LOOP_GET_STATUS64 reports it.
     private static func wwid(device: String, sysfsBase: String) throws -> String? {
         if let text = try? KernelFile.read(sysfsBase + "/device/wwid") {
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = text.trimmed
             if !trimmed.isEmpty { return trimmed }
         }
         if let page = FileManager.default.contents(atPath: sysfsBase + "/device/vpd_pg83"), !page.isEmpty {
-            return "vpd83:" + page.prefix(128).map { String(format: "%02x", $0) }.joined()
+            return "vpd83:" + page.prefix(128).map { cFormat("%02x", $0) }.joined()
         }
         if BlockDevice.kernelName(device).hasPrefix("loop") {
             let fd = open(device, O_RDONLY | O_CLOEXEC | O_NONBLOCK)

@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Traces of a filesystem that libblkid's primary-superblock probe does not see: ext4 backup
 /// superblocks, XFS secondary superblocks, and any data in the first or last MiB. A device with

@@ -1,6 +1,7 @@
 import CLibUdev
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Waits for a device to appear (after a login or a rescan).
 protocol DeviceWaiter: Sendable {

@@ -1,6 +1,7 @@
 import CLibBlkid
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What a device holds, as libblkid's low-level probe sees it.
 enum DeviceContents: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import CLibMount
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -86,7 +87,6 @@ enum KernelMessages {
 /// on it so that no task of the concurrency pool ever blocks.
 final class PollingThread: @unchecked Sendable {
     private let wakePipe: (read: Int32, write: Int32)
-    private let thread: Thread
 
     /// `onReadable` runs on the polling thread each time `fd` is readable; it must drain it.
     init(name: String, fd: Int32, onReadable: @escaping @Sendable () -> Void) throws {
@@ -94,7 +94,7 @@ final class PollingThread: @unchecked Sendable {
         guard pipe(&fds) == 0 else { throw DeviceError(device: name, detail: "pipe: \(String(cString: strerror(errno)))") }
         let wake = (read: fds[0], write: fds[1])
         wakePipe = wake
-        thread = Thread {
+        try DetachedThread.start(name: name) {
             var descriptors = [
                 pollfd(fd: fd, events: Int16(POLLIN | POLLPRI), revents: 0),
                 pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0),
@@ -114,8 +114,6 @@ final class PollingThread: @unchecked Sendable {
                 }
             }
         }
-        thread.name = name
-        thread.start()
     }
 
     func stop() {
@@ -208,7 +206,7 @@ final class KernelLogWatcher: @unchecked Sendable {
                 // "<prio>,<seq>,<usec>,<flags>;<message>"
                 let message = record.split(separator: ";", maxSplits: 1).last.map(String.init) ?? record
                 if Self.patterns.contains(where: { message.contains($0) }) {
-                    onMessage(message.trimmingCharacters(in: .whitespacesAndNewlines))
+                    onMessage(message.trimmed)
                 }
             }
         }

@@ -1,7 +1,8 @@
 import CLibMount
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Mounts filesystems through libmount's context API (it turns the option list into flags and
 /// data; no mount(8) process, no helpers), and binds, remounts and unmounts with the system calls

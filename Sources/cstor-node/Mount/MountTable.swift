@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One line of /proc/self/mountinfo.
 struct MountEntry: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The mount table, parsed again only when the kernel says it changed. An open

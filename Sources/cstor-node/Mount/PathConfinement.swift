@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A file-system object held by a descriptor: what a mount, bind or unmount acts on, so that no
 /// path component can be swapped between the check and the act. The descriptor is closed when the
@@ -240,7 +241,7 @@ struct PathConfinement: Sendable {
 
     /// Opens the root, then each component in turn (creating missing ones when `create` is set).
     private func descend(_ root: Root, _ parts: [String], create: mode_t?, path: String) throws -> OpenedPath {
-        let rootFD = Foundation.open(root.resolved, CSTOR_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        let rootFD = Glibc.open(root.resolved, CSTOR_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard rootFD >= 0 else { throw error(errno, call: "open", component: root.resolved, path: path) }
         var current = OpenedPath(descriptor: rootFD, path: root.resolved)
         for part in parts {

@@ -1,6 +1,7 @@
 import CLinux
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Keeps files a workload wrote into an unmounted publish target (onto the node's own disk): they
 /// are data, so they are moved into `<state-dir>/orphaned/<volume>-<time>-<n>`, never deleted.
@@ -11,14 +12,14 @@ struct OrphanedFiles {
     let directory: String
 
     init(stateDirectory: String) throws {
-        directory = (stateDirectory as NSString).appendingPathComponent("orphaned")
+        directory = Path.join(stateDirectory, "orphaned")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
 
     /// Moves `name` (a directory inside `parent`) aside; returns where it is now.
     func keep(parent: OpenedPath, name: String, label: String) throws -> String {
         let keptName = "\(label)-\(Int(Date().timeIntervalSince1970))-\(UInt16.random(in: .min ... .max))"
-        let kept = (directory as NSString).appendingPathComponent(keptName)
+        let kept = Path.join(directory, keptName)
         let destination = open(directory, CSTOR_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard destination >= 0 else { throw failure("open \(directory)") }
         defer { close(destination) }

@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Finds cStor volumes that are staged on this node without a state record of ours — staged by
 /// openebs/cstor-csi before the switch, or after our records were lost — and writes the record

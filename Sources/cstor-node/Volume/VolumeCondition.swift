@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Inspection of a staged volume: is its device there, is its staging mount there and writable.
 /// NodeGetVolumeStats reports it as `volume_condition`; the health monitor acts on it.
@@ -19,7 +20,7 @@ enum VolumeInspection {
         }
         if let recorded = record.identity?.diskseq, let number = record.identity?.number,
             let text = try? KernelFile.read("/sys/dev/block/\(number)/diskseq"),
-            let now = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), now != recorded
+            let now = UInt64(text.trimmed), now != recorded
         {
             return "the device number \(number) of the volume now belongs to another disk (diskseq \(now), not \(recorded))"
         }

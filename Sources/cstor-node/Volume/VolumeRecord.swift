@@ -1,5 +1,6 @@
 import CStorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Metrics
 
 /// What this node did for one volume, persisted under the state directory so that a restarted
@@ -93,7 +94,7 @@ struct VolumeRecordStore: Sendable {
     private static let stagedVolumes = Gauge(label: "cstor_node_staged_volumes")
 
     init(stateDirectory: String) throws {
-        storage = try JSONRecordDirectory(directory: (stateDirectory as NSString).appendingPathComponent("volumes"))
+        storage = try JSONRecordDirectory(directory: Path.join(stateDirectory, "volumes"))
         countStaged()
     }
 
@@ -118,7 +119,7 @@ struct VolumeRecordStore: Sendable {
     /// Volumes whose record file cannot be read: nothing may be recorded over them.
     var unreadableVolumeIDs: Set<String> {
         Set(storage.unreadable.compactMap { file in
-            let name = (file as NSString).lastPathComponent
+            let name = Path.lastComponent(file)
             return name.hasSuffix(".json") ? FileNameEncoding.decode(String(name.dropLast(".json".count))) : nil
         })
     }
@@ -126,7 +127,7 @@ struct VolumeRecordStore: Sendable {
     /// The unreadable record file of this volume, if there is one.
     func unreadableFile(of volumeID: String) -> String? {
         storage.unreadable.first { file in
-            let name = (file as NSString).lastPathComponent
+            let name = Path.lastComponent(file)
             return name.hasSuffix(".json") && FileNameEncoding.decode(String(name.dropLast(".json".count))) == volumeID
         }
     }

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 
 /// One reason kube-apiserver refuses an object, as apimachinery's `field.Error` writes it: the
 /// cause of a 422 `Status` (`reason`, `message`, `field`) and one part of the Status message

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 
 /// A field selector as the API server parses it: `path=value`, `path==value`, `path!=value`, comma
 /// separated, over dotted paths into the object (`metadata.name`).

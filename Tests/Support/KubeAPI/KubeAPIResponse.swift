@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 
 /// An answer of the test API server: an HTTP status and a JSON body.
 public struct KubeAPIResponse: Sendable {

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 
 /// One event of a watch stream of the test API server.
 public struct KubeAPIWatchEvent: Sendable {

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 
 /// What kube-apiserver checks in the `metadata` of every object it stores

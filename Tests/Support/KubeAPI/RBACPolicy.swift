@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 
 /// Who a request comes from, as kube-apiserver's authenticators name users.

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 
 /// Plays the OpenEBS cvc-operator (and the cStor target) against a `KubeAPIStore`, so that the CSI

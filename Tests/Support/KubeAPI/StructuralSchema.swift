@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Foundation
 
 /// The OpenAPI v3 schema of a CRD version, applied to custom resources the way kube-apiserver

@@ -1,4 +1,6 @@
 import CStorCore
+import CStorKubernetes
+import CStorModel
 import Logging
 
 /// Whose fault it is when the Kubernetes API refuses (422) an object the cstor engine wrote.

@@ -1,5 +1,8 @@
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 
 /// Attachments on the cstor engine: one CStorVolumeAttachment (CVA) `<pv>-<node>` per attached
 /// node, written by ControllerPublishVolume with this driver's finalizer and removed by

@@ -1,5 +1,8 @@
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 
 /// Snapshots on the cstor engine. The volume's target (istgt, which cuts a ZFS snapshot on every
 /// replica) is the source of truth: an id `<volume>@<name>` names a snapshot of that volume on its

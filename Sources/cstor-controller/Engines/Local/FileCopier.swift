@@ -1,5 +1,8 @@
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 
 /// Point-in-time copies of volume files for the local engine: a reflink (FICLONE) when the
 /// filesystem shares extents (XFS with reflink, btrfs), else a sparse copy that reads only the
@@ -47,7 +50,7 @@ enum FileCopier {
             unlink(temporary)
             throw error
         }
-        try AtomicFile.syncDirectory((destination as NSString).deletingLastPathComponent)
+        try AtomicFile.syncDirectory(Path.parent(destination))
         return method
     }
 

@@ -1,5 +1,8 @@
 import CStorCore
-import Foundation
+import CStorKubernetes
+import CStorModel
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// The embedded engine for a machine without a cluster: each volume is a sparse file in the
@@ -38,13 +41,13 @@ struct LocalEngine: VolumeEngine {
     init(stateDirectory: String, nodes: Set<String>, logger: Logger) throws {
         self.stateDirectory = stateDirectory
         self.nodes = nodes
-        volumeDirectory = (stateDirectory as NSString).appendingPathComponent("volumes")
-        snapshotDirectory = (stateDirectory as NSString).appendingPathComponent("snapshots")
+        volumeDirectory = Path.join(stateDirectory, "volumes")
+        snapshotDirectory = Path.join(stateDirectory, "snapshots")
         for directory in [volumeDirectory, snapshotDirectory] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        volumes = try JSONRecordDirectory(directory: (stateDirectory as NSString).appendingPathComponent("meta/volumes"))
-        snapshots = try JSONRecordDirectory(directory: (stateDirectory as NSString).appendingPathComponent("meta/snapshots"))
+        volumes = try JSONRecordDirectory(directory: Path.join(stateDirectory, "meta/volumes"))
+        snapshots = try JSONRecordDirectory(directory: Path.join(stateDirectory, "meta/snapshots"))
         self.logger = logger
         removeLeftovers()
     }
@@ -59,11 +62,11 @@ struct LocalEngine: VolumeEngine {
     // MARK: - Files
 
     func volumeFile(_ id: String) -> String {
-        (volumeDirectory as NSString).appendingPathComponent(FileNameEncoding.encode(id) + ".img")
+        Path.join(volumeDirectory, FileNameEncoding.encode(id) + ".img")
     }
 
     func snapshotFile(_ id: SnapshotID) -> String {
-        (snapshotDirectory as NSString).appendingPathComponent(FileNameEncoding.encode(id.description) + ".img")
+        Path.join(snapshotDirectory, FileNameEncoding.encode(id.description) + ".img")
     }
 
     /// What a crash can leave: half copies (`*.partial`) and files whose record is gone (a delete
@@ -72,7 +75,7 @@ struct LocalEngine: VolumeEngine {
         let known = Set(volumes.all().map { volumeFile($0.key) } + snapshots.all().map { snapshotFile($0.record.id) })
         for directory in [volumeDirectory, snapshotDirectory] {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                let path = (directory as NSString).appendingPathComponent(name)
+                let path = Path.join(directory, name)
                 if name.hasSuffix(".partial") || (name.hasSuffix(".img") && !known.contains(path)) {
                     logger.notice("removing a file left by an interrupted operation", metadata: ["file": .string(path)])
                     unlink(path)

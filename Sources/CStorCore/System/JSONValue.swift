@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Any JSON value, kept exactly: integers stay integers (no trip through `Double`), objects keep
 /// every key. The model types use it to carry the fields they do not know, so that an update never

@@ -1,4 +1,6 @@
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 
 /// A Kubernetes resource quantity ("5Gi", "100m", "1e3", "1.5G"), parsed and printed exactly like
 /// Kubernetes' `resource.Quantity`: the value is a decimal number (never a floating point one),
@@ -338,7 +340,7 @@ extension Quantity: Codable {
         let text: String
         if let string = try? container.decode(String.self) {
             // Kubernetes trims surrounding whitespace in JSON (but not in ParseQuantity).
-            text = string.trimmingCharacters(in: .whitespacesAndNewlines)
+            text = string.trimmed
         } else if let integer = try? container.decode(Int64.self) {
             text = String(integer)
         } else {

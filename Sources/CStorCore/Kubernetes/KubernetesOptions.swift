@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import CStorCore
+import FoundationEssentials
+import Glibc
 
 /// Flags for the Kubernetes API client, shared by both plugins.
 public struct KubernetesOptions: ParsableArguments {

@@ -1,3 +1,6 @@
+import CStorCore
+import FoundationEssentials
+
 /// Why a text is not a Kubernetes quantity, or why a quantity does not fit where it is used. The
 /// parse messages are the ones Kubernetes' `resource.ParseQuantity` gives.
 public enum QuantityError: Error, Equatable, Sendable, CustomStringConvertible {

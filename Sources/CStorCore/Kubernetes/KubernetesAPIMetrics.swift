@@ -1,3 +1,4 @@
+import CStorCore
 import Metrics
 
 /// Metrics of the Kubernetes API traffic: latency by verb, resource and HTTP code, and failed
