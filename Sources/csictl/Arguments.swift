@@ -1,6 +1,7 @@
 import ArgumentParser
 import CStorCore
 import CStorKubernetes
+import SwiftProtobuf
 
 /// `key=value` pairs given as repeated options (`--param replicaCount=3 --param cas-type=cstor`).
 func keyValues(_ pairs: [String], option: String) throws -> [String: String] {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import SwiftProtobuf
 
 struct IdentityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import SwiftProtobuf
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import CLinux
 import CStorCore
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// The mount-table side effects of the node, shared by the RPCs and the health monitor: every
 /// path is opened beneath the kubelet root (no symlink followed), the device is checked before a

@@ -1,6 +1,9 @@
+import CLinux
 import CStorCore
 import FoundationEssentials
 import Glibc
+import Logging
+import SwiftProtobuf
 
 /// The steps the node RPCs are made of. Each does one thing and is safe to repeat.
 extension NodeService {

@@ -1,8 +1,10 @@
+import CLinux
 import CStorCore
 import FoundationEssentials
-import Glibc
 import GRPCCore
+import Glibc
 import Logging
+import SwiftProtobuf
 
 /// The CSI Node service: stage (attach, format if blank, mount), publish (bind), unpublish,
 /// unstage (unmount, detach), stats, expansion and node info.

@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import SwiftProtobuf
 import Synchronization
 
 /// The CSI Identity service, shared by the controller and the node.

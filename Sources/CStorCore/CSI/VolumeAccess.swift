@@ -1,3 +1,5 @@
+import SwiftProtobuf
+
 /// How a workload uses a volume, decoded from a CSI VolumeCapability into the few cases this
 /// driver supports: a mounted ext4/xfs filesystem or a raw block device, by one node.
 public struct VolumeAccess: Sendable, Equatable, Codable {

@@ -31,7 +31,7 @@ public struct JSONPatchOperation: Sendable, Hashable, Codable {
     /// A JSON pointer from keys, escaping `~` and `/`: `pointer("metadata", "labels", "a/b")` is
     /// `/metadata/labels/a~1b`.
     public static func pointer(_ keys: String...) -> String {
-        keys.map { "/" + $0.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1") }
+        keys.map { "/" + $0.replacing("~", with: "~0").replacing("/", with: "~1") }
             .joined()
     }
 

@@ -3,6 +3,7 @@ import Logging
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 /// Runs a plugin process: its CSI server and any background services (metrics, monitors) in one
 /// ServiceGroup. SIGTERM and SIGINT start a graceful shutdown; after the grace period whatever is

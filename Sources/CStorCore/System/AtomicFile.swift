@@ -64,7 +64,7 @@ public enum AtomicFile {
     /// Whether `name` is a temporary file `write` leaves behind when interrupted (a crash between
     /// its create and its rename): `<file>.tmp-<pid>-<random>`.
     public static func isLeftover(_ name: String) -> Bool {
-        guard let range = name.range(of: ".tmp-", options: .backwards) else { return false }
+        guard let range = name.ranges(of: ".tmp-").last else { return false }
         let parts = name[range.upperBound...].split(separator: "-")
         return parts.count == 2 && parts.allSatisfy { $0.allSatisfy(\.isNumber) }
     }

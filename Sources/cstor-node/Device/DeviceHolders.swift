@@ -1,3 +1,4 @@
+import CLinux
 import CStorCore
 import FoundationEssentials
 import Glibc

@@ -3,6 +3,7 @@ import CStorKubernetes
 import CStorModel
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// Attachments on the cstor engine: one CStorVolumeAttachment (CVA) `<pv>-<node>` per attached
 /// node, written by ControllerPublishVolume with this driver's finalizer and removed by

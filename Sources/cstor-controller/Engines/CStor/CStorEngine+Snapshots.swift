@@ -3,6 +3,7 @@ import CStorKubernetes
 import CStorModel
 import FoundationEssentials
 import Glibc
+import Logging
 
 /// Snapshots on the cstor engine. The volume's target (istgt, which cuts a ZFS snapshot on every
 /// replica) is the source of truth: an id `<volume>@<name>` names a snapshot of that volume on its

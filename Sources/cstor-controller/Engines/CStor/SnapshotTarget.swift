@@ -2,9 +2,10 @@ import CStorCore
 import CStorKubernetes
 import CStorModel
 import FoundationEssentials
-import Glibc
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import Glibc
+import SwiftProtobuf
 
 /// The snapshot service of a cStor volume target (istgt), `v1alpha1.RunSnapCommand` on
 /// `<CV.spec.targetIP>:7777`. A seam so that tests can stand in a target of their own.

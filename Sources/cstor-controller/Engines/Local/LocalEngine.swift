@@ -2,6 +2,7 @@ import CStorCore
 import CStorKubernetes
 import CStorModel
 import FoundationEssentials
+import GRPCCore
 import Glibc
 import Logging
 
