@@ -12,8 +12,9 @@ import Testing
 struct NodeHealthTests {
     let volumeID = "pvc-health"
 
-    func stageAndPublish(_ harness: NodeHarness, fsType: String = "ext4") async throws -> (file: String, target: String) {
-        let volume = try harness.makeVolume(volumeID)
+    /// Stages and publishes the volume, on a new backing file of the harness or on `disk`.
+    func stageAndPublish(_ harness: NodeHarness, fsType: String = "ext4", on disk: FailingDisk? = nil) async throws -> (file: String, target: String) {
+        let volume = try disk.map { (file: $0.file, context: ["transport": "loop", "file": $0.file]) } ?? harness.makeVolume(volumeID)
         let target = harness.targetPath(volumeID)
         try await harness.node {
             _ = try await $0.nodeStageVolume(
@@ -197,6 +198,16 @@ struct NodeHealthTests {
         }
     }
 
+    /// The target's own directory on the node's disk, seen without what is mounted on it: a bind
+    /// of its parent (umount `view` when done). A write that reached the node's disk through the
+    /// target path would show in `underlying`.
+    func underlyingDirectory(_ harness: NodeHarness, target: String) throws -> (view: String, underlying: String) {
+        let view = harness.directory.file("target-parent-view")
+        try FileManager.default.createDirectory(atPath: view, withIntermediateDirectories: false)
+        try Shell.check("mount", ["--bind", (target as NSString).deletingLastPathComponent, view])
+        return (view, view + "/mount")
+    }
+
     @Test("An ext4 error while a pod's private mount namespace holds the volume: nothing is unmounted, nothing reaches the node's disk, the condition, an error log and a metric name the pod and what to do; once the pod is gone the volume is repaired with its data")
     func ext4ErrorWhileHeldByPod() async throws {
         try await withNodeHarness(extraArguments: ["--health-interval", "1", "--metrics-address", "127.0.0.1:0"]) { harness in
@@ -204,12 +215,8 @@ struct NodeHealthTests {
             let staging = harness.stagingPath(volumeID)
             try Data("written before the fault".utf8).write(to: URL(fileURLWithPath: target + "/before.txt"))
             sync()
-            // The target's own directory on the node's disk, seen without what is mounted on it.
-            let view = harness.directory.file("target-parent-view")
-            try FileManager.default.createDirectory(atPath: view, withIntermediateDirectories: false)
-            try Shell.check("mount", ["--bind", (target as NSString).deletingLastPathComponent, view])
+            let (view, underlying) = try underlyingDirectory(harness, target: target)
             defer { _ = try? Shell.run("umount", [view]) }
-            let underlying = view + "/mount"
             // A container: its own copy of the target's mount, a file open in it.
             let holder = try harness.startHolder(keepingOpen: target + "/before.txt", privateNamespace: true)
 
@@ -251,6 +258,64 @@ struct NodeHealthTests {
             #expect(try String(contentsOfFile: target + "/before.txt", encoding: .utf8) == "written before the fault")
             #expect(try await condition(harness, path: target).abnormal == false)
             #expect((try? FileManager.default.contentsOfDirectory(atPath: underlying)) == [], "nothing was written to the node's disk")
+            try Shell.check("umount", [view])
+            try await unpublishAndUnstage(harness, target: target)
+        }
+    }
+
+    @Test("A disk that fails under a pod's private mount namespace and comes back: nothing is unmounted or written to the node's disk while it fails, the condition names the cause and the pod; once the disk is back and the pod gone the volume is repaired with the data it had")
+    func diskFailsAndComesBackWhileHeldByPod() async throws {
+        try await withNodeHarness(extraArguments: ["--health-interval", "1"]) { harness in
+            let disk = try FailingDisk(
+                mountPoint: harness.volumeDirectory + "/failing-disk", backing: harness.directory.file("failing-disk.bytes"), size: 256 << 20)
+            defer { disk.close() }
+            let (_, target) = try await stageAndPublish(harness, on: disk)
+            let staging = harness.stagingPath(volumeID)
+            try Data("written before the fault".utf8).write(to: URL(fileURLWithPath: target + "/before.txt"))
+            try Data((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }).write(to: URL(fileURLWithPath: target + "/blob"))
+            sync()
+            let blob = try harness.checksum(target + "/blob")
+            let (view, underlying) = try underlyingDirectory(harness, target: target)
+            defer { _ = try? Shell.run("umount", [view]) }
+            let holder = try harness.startHolder(keepingOpen: target + "/before.txt", privateNamespace: true)
+
+            // The disk fails (dm-error's table); the next write and flush meet it and ext4 aborts.
+            disk.fail()
+            _ = try Shell.run("sh", ["-c", "echo during > '\(target)/during.txt'; sync -f '\(target)'"])
+            let reported = try await eventually {
+                try await condition(harness, path: target).message.contains("cannot be repaired while pods hold it")
+            }
+            #expect(reported)
+            #expect(disk.failedRequests > 0, "the I/O met the failed disk")
+            let stats = try await condition(harness, path: target)
+            #expect(stats.abnormal)
+            #expect(stats.message.contains("refuses writes") || stats.message.contains("error"), "the cause: \(stats.message)")
+            #expect(stats.message.contains("pod-1") && stats.message.contains("kubectl delete pod"), "what to do: \(stats.message)")
+            #expect(!canWrite(target + "/canary"))
+            let inPod = try Shell.run("nsenter", ["-t", "\(holder.pid)", "-m", "sh", "-c", "echo x > '\(target)/canary'"])
+            #expect(inPod.status != 0, "the pod's copy refuses writes too")
+
+            // The disk comes back (the linear table again). ext4 stays aborted under the pod:
+            // still reported, and several sweeps later nothing was unmounted or repaired.
+            disk.restore()
+            try await Task.sleep(for: .seconds(2.5))
+            #expect(harness.isMounted(staging) && harness.isMounted(target), "nothing unmounted while the pod holds it")
+            #expect(try await condition(harness, path: target).message.contains("cannot be repaired while pods hold it"))
+            let logWhileHeld = harness.process?.logText() ?? ""
+            #expect(!logWhileHeld.contains("recovery: unmounting the staging path"), "no repair step was taken")
+            let inPodRead = try Shell.run("nsenter", ["-t", "\(holder.pid)", "-m", "cat", target + "/before.txt"])
+            #expect(inPodRead.output == "written before the fault")
+
+            // The pod goes: the volume is checked, mounted and bound again, with the data it had.
+            holder.stop()
+            let recovered = try await eventually { canWrite(target + "/after.txt") }
+            #expect(recovered, "writable again once the disk is back and nothing holds it")
+            #expect(try String(contentsOfFile: target + "/before.txt", encoding: .utf8) == "written before the fault")
+            #expect(try harness.checksum(target + "/blob") == blob)
+            #expect(try await condition(harness, path: target).abnormal == false)
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: underlying)) == [], "nothing was written to the node's disk")
+            let log = harness.process?.logText() ?? ""
+            #expect(log.contains(#""fsck_mode":"preen""#), "checked with e2fsck -p")
             try Shell.check("umount", [view])
             try await unpublishAndUnstage(harness, target: target)
         }
