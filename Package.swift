@@ -63,8 +63,8 @@ let package = Package(
         // CStorCore is one library in four rooms under Sources/CStorCore (DESIGN.md, README "Layout"):
         // the core every binary links (CSI, Server, Observability, System, CLI), the Kubernetes client
         // (Kubernetes/: HTTPS, TLS, in-cluster configuration), kubeconfig files (Kubeconfig/: YAML)
-        // and the cStor model (Model/: the CRDs). The node links only the core, so it carries no HTTPS
-        // client, TLS, YAML or full Foundation (ICU).
+        // and the cStor model (Model/: the CRDs). The node links the core and, for its opt-in pod
+        // restart (--restart-pods), the Kubernetes client; never YAML or the cStor model.
         .target(
             name: "CStorCore",
             dependencies: [
@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-node",
             dependencies: [
-                "CStorCore", "CLibMount", "CLibUdev", "CLibBlkid", "CLinux",
+                "CStorCore", "CStorKubernetes", "CLibMount", "CLibUdev", "CLibBlkid", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,9 +12,9 @@ import Testing
 struct NodeHealthTests {
     let volumeID = "pvc-health"
 
-    func stageAndPublish(_ harness: NodeHarness, fsType: String = "ext4") async throws -> (file: String, target: String) {
+    func stageAndPublish(_ harness: NodeHarness, fsType: String = "ext4", pod: String = "pod-1") async throws -> (file: String, target: String) {
         let volume = try harness.makeVolume(volumeID)
-        let target = harness.targetPath(volumeID)
+        let target = harness.targetPath(volumeID, pod: pod)
         try await harness.node {
             _ = try await $0.nodeStageVolume(
                 .with {
