@@ -69,7 +69,9 @@ struct NodeWiring {
         var background: [any Service] = []
         var podRestarts: PodRestarts?
         if command.restartPods {
-            let client = try Self.podRestartClient(serviceAccountDirectory: command.serviceAccountDir, eventLoopGroup: eventLoopGroup, logger: logger)
+            let client = try Self.podRestartClient(
+                serviceAccountDirectory: command.serviceAccountDir, eventLoopGroup: eventLoopGroup, logger: logger,
+                observer: command.common.metricsAddress.isEmpty ? nil : KubernetesAPIMetrics.observer)
             // First in, last out: the client closes after the monitor stopped.
             background.append(ClientShutdown(client: client))
             podRestarts = PodRestarts(api: client, nodeID: settings.nodeID)
@@ -90,7 +92,8 @@ struct NodeWiring {
     /// configuration only; the node reads no kubeconfig). One attempt per call: the health monitor
     /// is the retry loop, with its own backoff.
     static func podRestartClient(
-        serviceAccountDirectory: String, eventLoopGroup: MultiThreadedEventLoopGroup, logger: Logger
+        serviceAccountDirectory: String, eventLoopGroup: MultiThreadedEventLoopGroup, logger: Logger,
+        observer: KubernetesRequestObserver?
     ) throws -> HTTPKubernetesClient {
         var configuration: KubernetesConfiguration
         do {
@@ -102,7 +105,7 @@ struct NodeWiring {
         configuration.requestTimeout = .seconds(10)
         configuration.queriesPerSecond = 5
         configuration.burst = 10
-        return try HTTPKubernetesClient(configuration: configuration, logger: logger, eventLoopGroup: eventLoopGroup)
+        return try HTTPKubernetesClient(configuration: configuration, logger: logger, observer: observer, eventLoopGroup: eventLoopGroup)
     }
 
     static func existingDirectory(_ path: String, flag: String, hint: String) throws -> String {

@@ -90,6 +90,7 @@ extension NodeHealthTests {
             try await Task.sleep(for: .seconds(3))
             #expect(evictions(server) == 1, "evicted once per fault, not at every sweep")
             #expect(try metric(harness, "cstor_node_remount_held_by_pods_total") == 1)
+            #expect(try metricSum(harness, "cstor_node_pod_evictions_total") == 1)
             #expect(harness.isMounted(target), "nothing unmounted while the pod holds it")
 
             // The container stops and kubelet unpublishes its target: the volume is repaired.
