@@ -63,10 +63,11 @@ let package = Package(
             pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]
         ),
-        // CStorCore is one library in three rooms under Sources/CStorCore (DESIGN.md, README "Layout"):
+        // CStorCore is one library in four rooms under Sources/CStorCore (DESIGN.md, README "Layout"):
         // the core every binary links (CSI, Server, Observability, System, CLI), the Kubernetes client
-        // (Kubernetes/: HTTPS, TLS, YAML kubeconfigs) and the cStor model (Model/: the CRDs). The node
-        // links only the core, so it carries no HTTPS client, TLS, YAML or full Foundation (ICU).
+        // (Kubernetes/: HTTPS, TLS, in-cluster configuration), kubeconfig files (Kubeconfig/: YAML)
+        // and the cStor model (Model/: the CRDs). The node links the core and, for its opt-in pod
+        // restart (--restart-pods), the Kubernetes client; never YAML or the cStor model.
         .target(
             name: "CStorCore",
             dependencies: [
@@ -86,7 +87,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Sources/CStorCore",
-            exclude: ["CSI/Generated/README.md", "Kubernetes", "Model"],
+            exclude: ["CSI/Generated/README.md", "Kubernetes", "Kubeconfig", "Model"],
             swiftSettings: strict
         ),
         .target(
@@ -103,9 +104,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/CStorCore/Kubernetes",
+            swiftSettings: strict
+        ),
+        // Kubeconfig files (YAML) and the client flags that find them: only what runs outside a
+        // pod or beside kubectl needs them (the controller, csictl's users, tests). The node's
+        // opt-in client uses the in-cluster service account only, so it never links YAML.
+        .target(
+            name: "CStorKubeconfig",
+            dependencies: [
+                "CStorCore", "CStorKubernetes",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/CStorCore/Kubeconfig",
             swiftSettings: strict
         ),
         .target(
@@ -117,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-controller",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorModel",
+                "CStorCore", "CStorKubernetes", "CStorKubeconfig", "CStorModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -130,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-node",
             dependencies: [
-                "CStorCore", "CLibMount", "CLibUdev", "CLibBlkid", "CLinux",
+                "CStorCore", "CStorKubernetes", "CLibMount", "CLibUdev", "CLibBlkid", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
@@ -216,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "KubernetesTests",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorKubeconfig", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import CStorKubeconfig
 import CStorKubernetes
 import CStorModel
 import FoundationEssentials

@@ -70,16 +70,3 @@ struct ControllerWiring {
             readiness: { await readiness.current() })
     }
 }
-
-/// Closes the Kubernetes client's connections when the process shuts down (after the CSI server
-/// stopped: services stop in reverse order).
-struct ClientShutdown: Service, CustomStringConvertible {
-    let client: HTTPKubernetesClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
-    }
-
-    var description: String { "KubernetesClient" }
-}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import CStorKubernetes
 import FoundationEssentials
 import Glibc
 import Logging
@@ -60,7 +61,16 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "How the monitor's e2fsck repairs a volume that went read-only: preen (-p: journal replay and safe fixes; anything more waits for a person) or yes (-y: yes to every repair, which may delete files).")
     var fsckMode: FsckMode = .preen
 
+    @Option(help: "Evict the pods (those with a controller) that keep a read-only volume from being repaired, through the Eviction API, which respects PodDisruptionBudgets (true or false). Needs --remount, the in-cluster service account and RBAC to get and list pods and create pods/eviction.")
+    var restartPods: Bool = false
+
+    @Option(help: "Where the in-cluster service account's token and CA are (used with --restart-pods only).")
+    var serviceAccountDir: String = KubernetesConfiguration.serviceAccountDirectory
+
     func validate() throws {
+        if restartPods && !remount {
+            throw ValidationError("--restart-pods needs --remount: pods are evicted only so that the monitor can repair their volume")
+        }
         guard resolvedNodeID() != nil else {
             throw ValidationError("the node id is missing: pass --node-id or set NODE_ID")
         }

@@ -1,5 +1,6 @@
 import CLinux
 import CStorCore
+import CStorKubernetes
 import FoundationEssentials
 import Glibc
 import Logging
@@ -64,16 +65,48 @@ struct NodeWiring {
                 let missing = requiredPrograms.missing()
                 return missing.isEmpty ? .ready : .notReady("programs not found on PATH: \(missing.joined(separator: ", "))")
             })
-        background = [
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.eventLoopGroup = eventLoopGroup
+        var background: [any Service] = []
+        var podRestarts: PodRestarts?
+        if command.restartPods {
+            let client = try Self.podRestartClient(
+                serviceAccountDirectory: command.serviceAccountDir, eventLoopGroup: eventLoopGroup, logger: logger,
+                observer: command.common.metricsAddress.isEmpty ? nil : KubernetesAPIMetrics.observer)
+            // First in, last out: the client closes after the monitor stopped.
+            background.append(ClientShutdown(client: client))
+            podRestarts = PodRestarts(api: client, nodeID: settings.nodeID)
+            logger.notice("pod restart enabled: pods that keep a read-only volume from its repair are evicted", metadata: ["api_server": .string(client.configuration.server)])
+        }
+        background.append(
             HealthMonitor(
                 node: node, sweepInterval: .seconds(command.healthInterval), remount: command.remount,
                 backoff: .init(initial: .milliseconds(Int64(command.recoveryBackoff * 1000)), attempts: command.recoveryAttempts),
-                logger: logger, fsckMode: command.fsckMode)
-        ]
+                logger: logger, fsckMode: command.fsckMode, podRestarts: podRestarts))
+        self.background = background
         if !ProcessCapabilities.has(ProcessCapabilities.sysResource) {
             logger.warning("this process lacks CAP_SYS_RESOURCE: ext4 volumes can only grow while not published")
         }
-        eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    /// The Kubernetes client of `--restart-pods`: the pod's own service account (in-cluster
+    /// configuration only; the node reads no kubeconfig). One attempt per call: the health monitor
+    /// is the retry loop, with its own backoff.
+    static func podRestartClient(
+        serviceAccountDirectory: String, eventLoopGroup: MultiThreadedEventLoopGroup, logger: Logger,
+        observer: KubernetesRequestObserver?
+    ) throws -> HTTPKubernetesClient {
+        var configuration: KubernetesConfiguration
+        do {
+            configuration = try .inCluster(serviceAccountDirectory: serviceAccountDirectory)
+        } catch let error as KubernetesError {
+            throw StartupError(description: "--restart-pods needs the pod's service account: \(error.message) (the chart mounts it when node.remount.restartPods is true)")
+        }
+        configuration.maxAttempts = 1
+        configuration.requestTimeout = .seconds(10)
+        configuration.queriesPerSecond = 5
+        configuration.burst = 10
+        return try HTTPKubernetesClient(configuration: configuration, logger: logger, observer: observer, eventLoopGroup: eventLoopGroup)
     }
 
     static func existingDirectory(_ path: String, flag: String, hint: String) throws -> String {

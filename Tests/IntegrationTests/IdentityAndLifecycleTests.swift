@@ -66,6 +66,27 @@ struct IdentityAndLifecycleTests {
         #expect(process.logText().contains("--node-id"))
     }
 
+    @Test("--restart-pods without --remount, or without a service account, stops the node at start with a clear error")
+    func restartPodsNeedsItsParts() async throws {
+        let dir = try TemporaryDirectory()
+        let base = ["--node-id", "node-1", "--kubelet-dir", "/tmp", "--transports", "loop", "--loop-dir", "/tmp", "--restart-pods", "true"]
+        let cases: [(arguments: [String], environment: [String: String], says: String)] = [
+            (["--remount", "false"], [:], "--restart-pods needs --remount"),
+            (["--service-account-dir", dir.file("none")], ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "6443"],
+             "--restart-pods needs the pod's service account"),
+            ([], ["KUBERNETES_SERVICE_HOST": "", "KUBERNETES_SERVICE_PORT": ""], "KUBERNETES_SERVICE_HOST"),
+        ]
+        for (extra, environment, says) in cases {
+            let logs = try TemporaryDirectory()
+            let process = try PluginProcess(
+                binary: "cstor-node", socketPath: logs.file("csi.sock"), arguments: base + extra, logDirectory: logs.url,
+                environment: environment)
+            let status = try await process.waitForExit()
+            #expect(status != 0, "\(extra)")
+            #expect(process.logText().contains(says), "\(extra): \(process.logText())")
+        }
+    }
+
     @Test("The node takes its id from NODE_ID when --node-id is absent")
     func nodeIDFromEnvironment() async throws {
         let dir = try TemporaryDirectory()

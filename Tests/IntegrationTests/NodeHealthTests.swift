@@ -12,10 +12,10 @@ import Testing
 struct NodeHealthTests {
     let volumeID = "pvc-health"
 
-    /// Stages and publishes the volume, on a new backing file of the harness or on `disk`.
-    func stageAndPublish(_ harness: NodeHarness, fsType: String = "ext4", on disk: FailingDisk? = nil) async throws -> (file: String, target: String) {
+    /// Stages and publishes the volume for `pod`, on a new backing file of the harness or on `disk`.
+    func stageAndPublish(_ harness: NodeHarness, fsType: String = "ext4", pod: String = "pod-1", on disk: FailingDisk? = nil) async throws -> (file: String, target: String) {
         let volume = try disk.map { (file: $0.file, context: ["transport": "loop", "file": $0.file]) } ?? harness.makeVolume(volumeID)
-        let target = harness.targetPath(volumeID)
+        let target = harness.targetPath(volumeID, pod: pod)
         try await harness.node {
             _ = try await $0.nodeStageVolume(
                 .with {

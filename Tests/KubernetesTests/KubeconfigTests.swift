@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSITestSupport
 import CStorCore
+import CStorKubeconfig
 import CStorKubernetes
 import CStorModel
 import Foundation

@@ -208,9 +208,10 @@ public enum Shell {
 /// Runs `body` with a started node harness; always tears it down, and attaches the node's log to
 /// the error when the body fails.
 public func withNodeHarness(
-    extraArguments: [String] = [], _ body: (NodeHarness) async throws -> Void
+    extraArguments: [String] = [], environment: [String: String] = [:], _ body: (NodeHarness) async throws -> Void
 ) async throws {
     let harness = try NodeHarness(extraArguments: extraArguments)
+    harness.environment = environment
     do {
         try await harness.start()
         try await body(harness)

@@ -27,4 +27,10 @@ public enum RepositoryFiles {
     public static var chartRBAC: URL {
         root.appendingPathComponent("deploy/rbac/cstor-csi.yaml")
     }
+
+    /// What the chart's `node.remount.restartPods` adds to `chartRBAC` (the node's ClusterRole and
+    /// its binding), rendered by `scripts/check-chart` too.
+    public static var chartRestartPodsRBAC: URL {
+        root.appendingPathComponent("deploy/rbac/cstor-csi-restart-pods.yaml")
+    }
 }

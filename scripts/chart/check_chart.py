@@ -308,16 +308,29 @@ def fact_node_isolation(r: Rendered) -> None:
     pod = r.one("DaemonSet")["spec"]["template"]["spec"]
     assert pod["hostNetwork"] is True, "iscsiadm needs the host's network namespace"
     # hostPID only for the read-only monitor, which must see pods' mount namespaces in /proc.
-    assert bool(pod.get("hostPID")) == r.values["node"]["remount"], "hostPID exactly when node.remount is on"
+    remount = r.values["node"]["remount"]
+    assert bool(pod.get("hostPID")) == remount["enabled"], "hostPID exactly when node.remount.enabled is on"
     node = next(c for c in pod["containers"] if c["name"] == "cstor-node")
     assert flags(node)["--fsck-mode"] == r.values["node"]["fsckMode"]
+    assert flags(node)["--remount"] == str(remount["enabled"]).lower()
+    assert flags(node)["--restart-pods"] == str(remount["restartPods"]).lower()
     assert not pod.get("hostIPC")
-    assert pod["automountServiceAccountToken"] is False
-    account = next(o for o in r.all("ServiceAccount") if o["metadata"]["name"] == pod["serviceAccountName"])
+    # The node's API access exists only for node.remount.restartPods: a token, and exactly the
+    # rules the pod restart uses (list the node's pods, evict them), cluster-wide.
+    restart = remount["restartPods"]
+    assert pod["automountServiceAccountToken"] is restart, "a token exactly when node.remount.restartPods is on"
+    sa = pod["serviceAccountName"]
+    account = next(o for o in r.all("ServiceAccount") if o["metadata"]["name"] == sa)
     assert account.get("automountServiceAccountToken") is False
-    for binding in r.all("RoleBinding") + r.all("ClusterRoleBinding"):
-        for subject in binding["subjects"]:
-            assert subject["name"] != pod["serviceAccountName"], f"{binding['metadata']['name']} binds the node"
+    bindings = [b for b in r.all("RoleBinding") + r.all("ClusterRoleBinding")
+                if any(s["name"] == sa for s in b["subjects"])]
+    if not restart:
+        assert not bindings, f"{[b['metadata']['name'] for b in bindings]} bind the node"
+        return
+    assert [b["kind"] for b in bindings] == ["ClusterRoleBinding"], bindings
+    assert bindings[0]["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": r.namespace}]
+    role = next(o for o in r.all("ClusterRole") if o["metadata"]["name"] == bindings[0]["roleRef"]["name"])
+    assert rules_of(role) == {("", "pods"): {"get", "list"}, ("", "pods/eviction"): {"create"}}, rules_of(role)
 
 
 def fact_rbac_no_wildcards(r: Rendered) -> None:
@@ -365,17 +378,21 @@ def fact_rbac_controller(r: Rendered) -> None:
 
 def fact_rbac_bindings(r: Rendered) -> None:
     sa = r.controller_sa()
+    node_sa = r.one("DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"]
+    # The node's role and binding (node.remount.restartPods) are checked by fact_node_isolation.
     roles = {(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")) for o in
-             r.all("Role") + r.all("ClusterRole")}
+             r.all("Role") + r.all("ClusterRole") if o["metadata"]["name"] != node_sa}
     bound = set()
     for binding in r.all("RoleBinding") + r.all("ClusterRoleBinding"):
+        if binding["metadata"]["name"] == node_sa:
+            continue
         ref = binding["roleRef"]
         namespace = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
         assert (ref["kind"], ref["name"], namespace) in roles, f"{binding['metadata']['name']} binds a missing role"
         bound.add((ref["kind"], ref["name"], namespace))
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": r.namespace}]
     assert bound == roles, f"roles never bound: {roles - bound}"
-    sidecar_roles = {n for k, n, _ in roles if k == "ClusterRole"} - {sa}
+    sidecar_roles = {n for k, n, _ in roles if k == "ClusterRole"} - {sa, node_sa}
     want = {f"{sa}-provisioner", f"{sa}-attacher", f"{sa}-resizer"}
     if r.values["sidecars"]["snapshotter"]["enabled"]:
         want.add(f"{sa}-snapshotter")
@@ -531,12 +548,15 @@ SCHEMA_REJECTED: list[tuple[str, dict, str]] = [
     ("unpinned sidecar", {"sidecars": {"attacher": {"image": {"tag": ""}}}}, "/sidecars/attacher/image/tag"),
     ("unknown fsType", {"storageClass": {"fsType": "btrfs"}}, "/storageClass/fsType"),
     ("kubeletDir with an empty component", {"kubeletDir": "/var/lib//kubelet"}, "/kubeletDir"),
+    ("remount as a boolean", {"node": {"remount": False}}, "/node/remount"),
 ]
 TEMPLATE_REJECTED: list[tuple[str, dict, str]] = [
     ("sidecar timeout below the controller's", {"controller": {"provisionTimeoutSeconds": 150}},
      "must be less than sidecars.provisioner.timeoutSeconds"),
     ("storage class without pool", {"storageClass": {"create": True}}, "storageClass.cstorPoolCluster is required"),
     ("node port clash", {"node": {"registrarHTTPPort": 9830}}, "node pod's ports must differ"),
+    ("pod restart without the monitor", {"node": {"remount": {"enabled": False, "restartPods": True}}},
+     "node.remount.restartPods needs node.remount.enabled"),
 ]
 
 
@@ -554,6 +574,28 @@ def rbac_rendering(manifest: str) -> str:
               "# namespace openebs). Generated: scripts/check-chart --update-rbac; scripts/check-chart fails\n"
               "# when a fresh render differs. The test API server authorizes requests against these.\n")
     return header + "".join("---\n" + d for d in kept)
+
+
+# What node.remount.restartPods adds to the RBAC (the node's ClusterRole and its binding), rendered
+# like RBAC_RENDERING: the test API server adds it for the node's eviction tests.
+RESTART_PODS_RBAC = ROOT / "deploy" / "rbac" / "cstor-csi-restart-pods.yaml"
+
+
+def check_restart_pods_rbac(default_manifest: str, update: bool) -> None:
+    values = {"node": {"remount": {"enabled": True, "restartPods": True}}}
+    manifest, _ = render(values, "openebs")
+    before = set(re.split(r"^---\n", rbac_rendering(default_manifest), flags=re.MULTILINE))
+    added = [d for d in re.split(r"^---\n", rbac_rendering(manifest), flags=re.MULTILINE)[1:] if d not in before]
+    assert added, "node.remount.restartPods adds no RBAC"
+    header = ("# The RBAC objects that node.remount.restartPods adds to deploy/rbac/cstor-csi.yaml (release\n"
+              "# cstor-csi, namespace openebs). Generated: scripts/check-chart --update-rbac; scripts/check-chart\n"
+              "# fails when a fresh render differs. The test API server adds them for the pod restart tests.\n")
+    fresh = header + "".join("---\n" + d for d in added)
+    if update:
+        RESTART_PODS_RBAC.write_text(fresh)
+    committed = RESTART_PODS_RBAC.read_text() if RESTART_PODS_RBAC.is_file() else ""
+    assert committed == fresh, (f"{RESTART_PODS_RBAC.relative_to(ROOT)} differs from a fresh render: run "
+                                "scripts/check-chart --update-rbac and commit it")
 
 
 def check_rbac_rendering(manifest: str, update: bool) -> None:
@@ -673,7 +715,8 @@ def main() -> int:
     lint_config = YamlLintConfig(file=str(HERE / "yamllint.yaml"))
 
     cases = [("default", {}, "openebs"),
-             ("all-options", yaml.safe_load((CHART / "ci" / "all-options-values.yaml").read_text()), "storage")]
+             ("all-options", yaml.safe_load((CHART / "ci" / "all-options-values.yaml").read_text()), "storage"),
+             ("remount off", {"node": {"remount": {"enabled": False}}}, "openebs")]
     for case, values, namespace in cases:
         for version in KUBE_VERSIONS:
             report.check(f"{case}: helm lint --strict (Kubernetes {version})",
@@ -699,6 +742,8 @@ def main() -> int:
         if case == "default":
             report.check(f"default: {RBAC_RENDERING.relative_to(ROOT)} is the chart's RBAC as rendered",
                          lambda: check_rbac_rendering(rendered.manifest, args.update_rbac))
+            report.check(f"restartPods: {RESTART_PODS_RBAC.relative_to(ROOT)} is what the option adds to the RBAC",
+                         lambda: check_restart_pods_rbac(rendered.manifest, args.update_rbac))
             upstream = UPSTREAM_RENDERED.read_text()
             report.check("cstor-operators 3.6 chart: scripts/drop-upstream-csi keeps the operators, drops its CSI driver",
                          lambda: check_post_renderer(upstream))

@@ -199,6 +199,26 @@ public final class HTTPKubernetesClient: KubernetesClient {
         return .deleted
     }
 
+    /// Evicts a pod through the Eviction API (`POST pods/<name>/eviction`): kube-apiserver deletes
+    /// it only if its PodDisruptionBudget allows (`.tooManyRequests` when it does not) and only
+    /// while its UID is `pod.metadata.uid` (`.conflict` otherwise). `.notFound` when it is gone.
+    /// Not repeated after a server error: the first attempt may have evicted it.
+    public func evict(_ pod: Pod) async throws {
+        let resource = KubernetesResource.pods
+        let eviction = Eviction(of: pod)
+        let body: Data
+        do {
+            body = try JSONEncoder().encode(eviction)
+        } catch {
+            throw KubernetesError(.badRequest, "the eviction of pod \(pod.qualifiedName) cannot be encoded: \(error)", underlying: error)
+        }
+        let call = Call(
+            verb: "create", method: .POST, resource: resource, namespace: pod.metadata.namespace, name: pod.metadata.name,
+            path: resource.path(namespace: pod.metadata.namespace, name: pod.metadata.name, subresource: "eviction"), body: body,
+            contentType: "application/json", retry: .onlyIfNotProcessed)
+        _ = try await perform(call)
+    }
+
     public func watchConnection<Object: KubernetesObject>(
         _ resource: KubernetesResource, as type: Object.Type, namespace: String?, options: WatchOptions
     ) async throws -> any AsyncSequence<WatchEvent<Object>, any Error> & Sendable {

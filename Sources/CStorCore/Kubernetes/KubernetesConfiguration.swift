@@ -102,7 +102,7 @@ public struct KubernetesConfiguration: Sendable {
             namespace: namespace?.isEmpty == false ? namespace : nil, source: "in-cluster service account")
     }
 
-    static func readFile(_ path: String, what: String) throws -> [UInt8] {
+    package static func readFile(_ path: String, what: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "it cannot be read" : "no such file"
             throw KubernetesError(.configuration, "cannot read \(what) \(path): \(reason)")

@@ -86,6 +86,9 @@ extension KubernetesResource {
     public static let persistentVolumeClaims = KubernetesResource(
         group: "", version: "v1", plural: "persistentvolumeclaims", kind: "PersistentVolumeClaim", namespaced: true)
     public static let events = KubernetesResource(group: "", version: "v1", plural: "events", kind: "Event", namespaced: true)
+    public static let pods = KubernetesResource(group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true)
+    public static let podDisruptionBudgets = KubernetesResource(
+        group: "policy", version: "v1", plural: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true)
     public static let customResourceDefinitions = KubernetesResource(
         group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions",
         kind: "CustomResourceDefinition", namespaced: false)

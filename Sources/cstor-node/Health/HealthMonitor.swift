@@ -16,7 +16,8 @@ import Synchronization
 /// the container's mount namespace with private propagation): unmounting ours does not release
 /// the filesystem, and the pod would keep the dead one. So the filesystem is taken off only when
 /// no other mount namespace holds it (`DeviceHolders.foreignMounts`); while one does, nothing is
-/// unmounted and the fault is made visible (volume condition, error log naming the pods, metric).
+/// unmounted and the fault is made visible (volume condition, error log naming the pods, metric);
+/// with `--restart-pods` the pods that have a controller are evicted (`PodRestarts`).
 /// When nothing holds it: each publish target is covered by an unbindable repair guard in the
 /// same instant its bind comes off (a container that starts meanwhile fails to start, never runs
 /// on the node's disk), the staging mount comes off, `e2fsck -p` (or `-y` with `--fsck-mode=yes`)
@@ -35,6 +36,8 @@ struct HealthMonitor: Service {
     let logger: Logger
     /// How e2fsck repairs: `-p` (only what is safe without a person) or `-y`.
     var fsckMode: FsckMode = .preen
+    /// With `--restart-pods`: evicts the pods that keep a volume from being repaired.
+    var podRestarts: PodRestarts?
 
     struct Backoff: Sendable {
         var initial: Duration = .seconds(1)
@@ -51,22 +54,22 @@ struct HealthMonitor: Service {
 
     /// Cancels a recovery task when an RPC asks for its volume (possibly before the task exists).
     final class CancelOnRequest: Sendable {
-        private let state = Mutex<(task: Task<Void, any Error>?, requested: Bool)>((nil, false))
+        private let state = Mutex<(cancel: (@Sendable () -> Void)?, requested: Bool)>((nil, false))
 
-        func attach(_ task: Task<Void, any Error>) {
+        func attach<Success, Failure>(_ task: Task<Success, Failure>) {
             let cancelNow = state.withLock { state -> Bool in
-                state.task = task
+                state.cancel = { task.cancel() }
                 return state.requested
             }
             if cancelNow { task.cancel() }
         }
 
         func cancel() {
-            let task = state.withLock { state -> Task<Void, any Error>? in
+            let cancel = state.withLock { state -> (@Sendable () -> Void)? in
                 state.requested = true
-                return state.task
+                return state.cancel
             }
-            task?.cancel()
+            cancel?()
         }
     }
 
@@ -251,7 +254,7 @@ struct HealthMonitor: Service {
             node.health.record(volumeID, attempts: .init(count: attempt - 1, notBefore: .now + backoff.initial))
         } catch let held as HeldByOtherNamespaces {
             // Not an attempt: nothing was touched. Looked at again at every wake-up and sweep.
-            let fault = held.condition(problem: problem)
+            var fault = held.condition(problem: problem)
             // Counted and logged once per fault, though its wording may change between checks.
             if node.health.fault(of: volumeID)?.contains(HeldByOtherNamespaces.marker) != true {
                 Self.heldRepairs.increment()
@@ -259,6 +262,12 @@ struct HealthMonitor: Service {
                     "volume went read-only while pods hold it; not repaired",
                     metadata: ["fault": .string(problem), "pod_uids": .string(held.podUIDs.joined(separator: ",")),
                                "holders": .string(held.holders), "action": .string(held.action)])
+            }
+            if let podRestarts {
+                // A task of its own, so that an RPC needing the volume can stop the API calls.
+                let restart = Task { await podRestarts.restart(held.podUIDs, volumeID: volumeID, health: node.health, log: log) }
+                cancel.attach(restart)
+                fault += "; " + (await withTaskCancellationHandler { await restart.value } onCancel: { restart.cancel() })
             }
             node.health.report(volumeID, fault: fault)
         } catch {
@@ -353,11 +362,13 @@ struct HealthMonitor: Service {
         switch node.holders.foreignMounts(number: number, own: try node.mounter.table()) {
         case .known(let holders):
             guard holders.isEmpty else {
-                throw HeldByOtherNamespaces(record: record, holders: holders.summary, node: node.settings.nodeID)
+                throw HeldByOtherNamespaces(
+                    record: record, holders: holders.summary, node: node.settings.nodeID, restartPods: podRestarts != nil)
             }
         case .unknown(let reason):
             guard record.publications.isEmpty else {
-                throw HeldByOtherNamespaces(record: record, holders: "unknown: \(reason)", node: node.settings.nodeID)
+                throw HeldByOtherNamespaces(
+                    record: record, holders: "unknown: \(reason)", node: node.settings.nodeID, restartPods: podRestarts != nil)
             }
         }
     }
@@ -432,11 +443,15 @@ struct HeldByOtherNamespaces: Error, CustomStringConvertible {
     var holders: String
     var action: String
 
-    init(record: VolumeRecord, holders: String, node: String) {
-        podUIDs = record.publications.keys.compactMap(PodPaths.podUID(ofTarget:)).sorted()
+    init(record: VolumeRecord, holders: String, node: String, restartPods: Bool = false) {
+        podUIDs = Array(Set(record.publications.keys.compactMap(PodPaths.podUID(ofTarget:)))).sorted()
         self.holders = holders
         let pods = podUIDs.isEmpty ? "the pods using it" : "the pods with UID \(podUIDs.joined(separator: ", "))"
-        action = "restart \(pods) on node \(node) (kubectl delete pod; find them with kubectl get pods -A -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,UID:.metadata.uid); once nothing holds the volume the node checks and mounts it again"
+        if restartPods {
+            action = "the node evicts \(pods) on node \(node) that have a controller; a pod without one must be restarted by hand (kubectl delete pod; find them with kubectl get pods -A -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,UID:.metadata.uid); once nothing holds the volume the node checks and mounts it again"
+        } else {
+            action = "restart \(pods) on node \(node) (kubectl delete pod; find them with kubectl get pods -A -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,UID:.metadata.uid), or start the node plugin with --restart-pods (chart value node.remount.restartPods) to have them evicted; once nothing holds the volume the node checks and mounts it again"
+        }
     }
 
     static let marker = "it cannot be repaired while pods hold it"

@@ -40,11 +40,17 @@ public final class KubeAPIStore: Sendable {
         /// What kube-apiserver does for a resource: core ones have a status subresource and allow
         /// unconditional updates; custom resources as the cStor CRDs declare them.
         public static func defaults(for resource: KubernetesResource) -> ResourceSettings {
-            if resource.group.isEmpty {
+            if KubeAPIStore.builtInGroups.contains(resource.group) {
                 let fields: Set<String> =
-                    resource.plural == "events"
-                    ? ["involvedObject.kind", "involvedObject.name", "involvedObject.namespace", "involvedObject.uid", "reason", "type"]
-                    : ["status.phase"]
+                    switch resource.plural {
+                    case "events": ["involvedObject.kind", "involvedObject.name", "involvedObject.namespace", "involvedObject.uid", "reason", "type"]
+                    // kube-apiserver's pod field selectors (pkg/registry/core/pod/strategy.go).
+                    case "pods":
+                        ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork",
+                         "status.phase", "status.podIP", "status.nominatedNodeName"]
+                    case "poddisruptionbudgets": []
+                    default: ["status.phase"]
+                    }
                 return ResourceSettings(statusSubresource: resource.plural != "events", allowUnconditionalUpdate: true, selectableFields: fields)
             }
             return ResourceSettings(statusSubresource: false, allowUnconditionalUpdate: false)
@@ -162,8 +168,11 @@ public final class KubeAPIStore: Sendable {
         state = Mutex(initial)
     }
 
+    /// The groups served without a CRD (core and policy: pods' disruption budgets).
+    static let builtInGroups: Set<String> = ["", "policy"]
+
     private static func registration(_ resource: KubernetesResource, settings: ResourceSettings? = nil) throws -> Registration {
-        guard !resource.group.isEmpty else { return Registration(resource: resource, settings: settings) }
+        guard !builtInGroups.contains(resource.group) else { return Registration(resource: resource, settings: settings) }
         return Registration(resource: resource, settings: settings, definition: try CustomResourceDefinition.cstor(resource))
     }
 
@@ -709,7 +718,9 @@ public final class KubeAPIStore: Sendable {
             // In-process writers may change status even where it is a subresource.
             var settings = registration
             settings.settings.statusSubresource = false
-            return Self.applyUpdate(&state, settings, objectKey: objectKey, existing: existing, proposed: proposed, subresource: nil)
+            return Self.applyUpdate(
+                &state, settings, objectKey: objectKey, existing: existing, proposed: proposed, subresource: nil,
+                generationIgnoresStatus: registration.settings.statusSubresource)
         }
         rememberIfRejected(response, "modify \(resource) \(name)")
         return response
@@ -963,7 +974,7 @@ public final class KubeAPIStore: Sendable {
 
     private static func applyUpdate(
         _ state: inout State, _ registration: Registration, objectKey: String, existing: JSONValue, proposed: JSONValue,
-        subresource: String?
+        subresource: String?, generationIgnoresStatus: Bool? = nil
     ) -> KubeAPIResponse {
         let resource = registration.resource
         let key = Self.key(resource)
@@ -1010,7 +1021,8 @@ public final class KubeAPIStore: Sendable {
         var existingWithoutMetadata = existing
         withoutMetadata["metadata"] = nil
         existingWithoutMetadata["metadata"] = nil
-        if registration.settings.statusSubresource {
+        // With a status subresource, only a change of the rest is a new generation.
+        if generationIgnoresStatus ?? registration.settings.statusSubresource {
             withoutMetadata["status"] = nil
             existingWithoutMetadata["status"] = nil
         }

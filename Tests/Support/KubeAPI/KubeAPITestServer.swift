@@ -68,7 +68,7 @@ public final class KubeAPITestServer: Sendable {
 
     /// The cStor custom resources and the core resources cstor-csi uses.
     public static let defaultResources: [KubernetesResource] =
-        KubernetesResource.cstorResources + [.nodes, .persistentVolumes, .persistentVolumeClaims, .events]
+        KubernetesResource.cstorResources + [.nodes, .persistentVolumes, .persistentVolumeClaims, .events, .pods, .podDisruptionBudgets]
 
     public let store: KubeAPIStore
     public let port: Int
@@ -484,6 +484,8 @@ public final class KubeAPITestServer: Sendable {
             case (.GET, nil): return watching ? "watch" : "list"
             case (.GET, _): return watching ? "watch" : "get"
             case (.POST, nil): return "create"
+            // A subresource that is created (pods/eviction, pods/binding), as kube-apiserver names it.
+            case (.POST, _?) where subresource != nil: return "create"
             case (.PUT, _?): return "update"
             case (.PATCH, _?): return "patch"
             case (.DELETE, _?): return "delete"
@@ -533,6 +535,13 @@ public final class KubeAPITestServer: Sendable {
             json = decoded
         }
         let namespace = target.namespace
+        if resource == .pods, target.subresource == "eviction" {
+            // Eviction is a create-only subresource.
+            guard verb == "create" else {
+                return .response(.failure(405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource"))
+            }
+            return .response(store.evict(namespace: namespace ?? "", name: target.name ?? "", body: json))
+        }
         switch verb {
         case "get":
             if target.subresource != nil, target.subresource != "status" { return .response(.failure(404, reason: "NotFound", message: "the server could not find the requested resource")) }
@@ -556,6 +565,9 @@ public final class KubeAPITestServer: Sendable {
                 return .response(response)
             }
         case "create":
+            guard target.name == nil else {
+                return .response(.failure(405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource"))
+            }
             return .response(store.create(resource, namespace: namespace, body: json ?? .null))
         case "update":
             return .response(

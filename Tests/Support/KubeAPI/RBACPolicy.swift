@@ -136,6 +136,13 @@ public struct RBACPolicy: Sendable {
         try RBACPolicy(objects: try YAMLDocuments.load(contentsOf: RepositoryFiles.chartRBAC))
     }
 
+    /// The chart's RBAC as rendered with `node.remount.restartPods: true`.
+    public static func chartWithRestartPods() throws -> RBACPolicy {
+        var policy = try chart()
+        try policy.add(try YAMLDocuments.load(contentsOf: RepositoryFiles.chartRestartPodsRBAC))
+        return policy
+    }
+
     /// The chart's RBAC with a verb taken away from every rule that grants it on a resource: e.g.
     /// the chart as it was before `watch` on cstorpoolclusters was granted.
     public static func chart(without verb: String, on resource: String) throws -> RBACPolicy {

@@ -102,6 +102,9 @@ A sidecar that gives up before the controller answers retries a call that is sti
 {{- if ne (len $ports) (len (uniq $ports)) }}
 {{- fail (printf "the controller pod's ports must differ: %v" $ports) }}
 {{- end }}
+{{- if and .Values.node.remount.restartPods (not .Values.node.remount.enabled) }}
+{{- fail "node.remount.restartPods needs node.remount.enabled: pods are evicted only so that the monitor can repair their volume" }}
+{{- end }}
 {{- $nodePorts := list (int .Values.node.healthPort) (int .Values.node.registrarHTTPPort) }}
 {{- if .Values.node.metrics.enabled }}{{ $nodePorts = append $nodePorts (int .Values.node.metrics.port) }}{{ end }}
 {{- if ne (len $nodePorts) (len (uniq $nodePorts)) }}

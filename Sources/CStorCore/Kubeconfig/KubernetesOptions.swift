@@ -1,5 +1,6 @@
 import ArgumentParser
 import CStorCore
+import CStorKubernetes
 import FoundationEssentials
 import Glibc
 

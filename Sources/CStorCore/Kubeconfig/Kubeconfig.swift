@@ -1,4 +1,5 @@
 import CStorCore
+import CStorKubernetes
 import FoundationEssentials
 import Glibc
 import Yams
