@@ -78,6 +78,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -87,25 +89,39 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Sources/CStorCore",
-            exclude: ["CSI/Generated/README.md", "Kubernetes", "Kubeconfig", "Model"],
+            exclude: ["CSI/Generated/README.md", "Kubernetes", "KubernetesHTTP", "Kubeconfig", "Model"],
             swiftSettings: strict
         ),
         .target(
             name: "CStorKubernetes",
             dependencies: [
                 "CStorCore",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/CStorCore/Kubernetes",
+            swiftSettings: strict
+        ),
+        // The HTTP(S) client of the Kubernetes API (async-http-client: connection pools, watches).
+        // It links full Foundation through NIOFoundationCompat, which async-http-client depends on,
+        // so only the controller and csictl link it; the node's opt-in pod restart has its own
+        // one-request client (cstor-node/Health/InClusterPodAPI.swift).
+        .target(
+            name: "CStorKubernetesHTTP",
+            dependencies: [
+                "CStorCore", "CStorKubernetes",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/CStorCore/Kubernetes",
+            path: "Sources/CStorCore/KubernetesHTTP",
             swiftSettings: strict
         ),
         // Kubeconfig files (YAML) and the client flags that find them: only what runs outside a
@@ -130,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-controller",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorKubeconfig", "CStorModel",
+                "CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorKubeconfig", "CStorModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -167,7 +183,7 @@ let package = Package(
         .target(
             name: "CSITestSupport",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorModel",
+                "CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -187,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "cstor-bench",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
@@ -198,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "CStorCoreTests",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -208,28 +224,28 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeTests",
-            dependencies: ["cstor-node", "CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
+            dependencies: ["cstor-node", "CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "CStorEngineTests",
-            dependencies: ["CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
+            dependencies: ["CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
+            dependencies: ["CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CStorCore", "CStorKubernetes", "CStorModel", "CSITestSupport"],
+            dependencies: ["CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorModel", "CSITestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KubernetesTests",
             dependencies: [
-                "CStorCore", "CStorKubernetes", "CStorKubeconfig", "CStorModel", "CSITestSupport",
+                "CStorCore", "CStorKubernetes", "CStorKubernetesHTTP", "CStorKubeconfig", "CStorModel", "CSITestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

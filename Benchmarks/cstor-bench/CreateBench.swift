@@ -1,6 +1,7 @@
 import CSITestSupport
 import CStorCore
 import CStorKubernetes
+import CStorKubernetesHTTP
 import CStorModel
 import Foundation
 import GRPCCore

@@ -1,5 +1,6 @@
 import CStorCore
 import CStorKubernetes
+import CStorKubernetesHTTP
 import CStorModel
 import FoundationEssentials
 import Glibc

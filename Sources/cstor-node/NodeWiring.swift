@@ -71,10 +71,8 @@ struct NodeWiring {
         var podRestarts: PodRestarts?
         if command.restartPods {
             let client = try Self.podRestartClient(
-                serviceAccountDirectory: command.serviceAccountDir, eventLoopGroup: eventLoopGroup, logger: logger,
+                serviceAccountDirectory: command.serviceAccountDir, eventLoopGroup: eventLoopGroup,
                 observer: command.common.metricsAddress.isEmpty ? nil : KubernetesAPIMetrics.observer)
-            // First in, last out: the client closes after the monitor stopped.
-            background.append(ClientShutdown(client: client))
             podRestarts = PodRestarts(api: client, nodeID: settings.nodeID)
             logger.notice("pod restart enabled: pods that keep a read-only volume from its repair are evicted", metadata: ["api_server": .string(client.configuration.server)])
         }
@@ -93,20 +91,20 @@ struct NodeWiring {
     /// configuration only; the node reads no kubeconfig). One attempt per call: the health monitor
     /// is the retry loop, with its own backoff.
     static func podRestartClient(
-        serviceAccountDirectory: String, eventLoopGroup: MultiThreadedEventLoopGroup, logger: Logger,
-        observer: KubernetesRequestObserver?
-    ) throws -> HTTPKubernetesClient {
+        serviceAccountDirectory: String, eventLoopGroup: MultiThreadedEventLoopGroup, observer: KubernetesRequestObserver?
+    ) throws -> InClusterPodAPI {
         var configuration: KubernetesConfiguration
         do {
             configuration = try .inCluster(serviceAccountDirectory: serviceAccountDirectory)
         } catch let error as KubernetesError {
             throw StartupError(description: "--restart-pods needs the pod's service account: \(error.message) (the chart mounts it when node.remount.restartPods is true)")
         }
-        configuration.maxAttempts = 1
         configuration.requestTimeout = .seconds(10)
-        configuration.queriesPerSecond = 5
-        configuration.burst = 10
-        return try HTTPKubernetesClient(configuration: configuration, logger: logger, observer: observer, eventLoopGroup: eventLoopGroup)
+        do {
+            return try InClusterPodAPI(configuration: configuration, eventLoopGroup: eventLoopGroup, observer: observer)
+        } catch let error as KubernetesError {
+            throw StartupError(description: "--restart-pods: \(error.message)")
+        }
     }
 
     static func existingDirectory(_ path: String, flag: String, hint: String) throws -> String {

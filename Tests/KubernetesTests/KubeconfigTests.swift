@@ -3,6 +3,7 @@ import CSITestSupport
 import CStorCore
 import CStorKubeconfig
 import CStorKubernetes
+import CStorKubernetesHTTP
 import CStorModel
 import Foundation
 import Testing

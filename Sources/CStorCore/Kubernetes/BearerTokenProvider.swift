@@ -10,21 +10,21 @@ import Darwin
 /// The bearer token for the next request. A token file is read again when it changed since the
 /// last read (kubelet rotates projected service account tokens by swapping a symlink, which `stat`
 /// sees as a new inode), or when the server answered 401.
-final class BearerTokenProvider: Sendable {
+public final class BearerTokenProvider: Sendable {
     private let credentials: KubernetesConfiguration.Credentials
     private let cache = LockedValue<(token: String, stamp: FileStamp)?>(nil)
 
-    init(_ credentials: KubernetesConfiguration.Credentials) {
+    public init(_ credentials: KubernetesConfiguration.Credentials) {
         self.credentials = credentials
     }
 
     /// Whether a 401 may be cured by reading the token again.
-    var canReload: Bool {
+    public var canReload: Bool {
         if case .tokenFile = credentials { return true }
         return false
     }
 
-    func token(forceReload: Bool = false) throws -> String? {
+    public func token(forceReload: Bool = false) throws -> String? {
         switch credentials {
         case .none:
             return nil

@@ -2,6 +2,8 @@
 /// decoded `Status` of the API server, whose message reaches the logs and, through `csiError`, the
 /// gRPC error the CSI sidecars see.
 import CStorCore
+import FoundationEssentials
+import NIOHTTP1
 
 public struct KubernetesError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, from the HTTP status and the Status reason.
@@ -132,5 +134,34 @@ extension KubernetesError: CSIErrorMappable {
         case .configuration:
             return .failedPrecondition(text)
         }
+    }
+}
+
+extension KubernetesError {
+    /// The error for a non-2xx answer of the API server: its Status (reason, message, retry-after)
+    /// when the body is one, else the body's first 300 characters or the HTTP reason phrase.
+    /// `retryAfter` is the Retry-After header, if any.
+    public static func response(code: Int, retryAfter header: String?, body: [UInt8], operation: String) -> KubernetesError {
+        let decoded = try? JSONDecoder().decode(KubernetesStatus.self, from: Data(body))
+        let status = decoded?.kind == "Status" ? decoded : nil
+        let kind = KubernetesError.kind(httpStatus: code, reason: status?.reason)
+        var message: String
+        if let text = status?.message, !text.isEmpty {
+            message = text
+        } else {
+            let raw = String(decoding: body, as: UTF8.self).trimmed
+            message = raw.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : String(raw.prefix(300))
+        }
+        if let reason = status?.reason, !reason.isEmpty {
+            message = "\(reason): \(message)"
+        }
+        var retryAfter: Duration?
+        if let header, let seconds = Int(header.trimmedSpaces) {
+            retryAfter = .seconds(max(seconds, 0))
+        } else if let seconds = status?.details?.retryAfterSeconds {
+            retryAfter = .seconds(max(seconds, 0))
+        }
+        return KubernetesError(
+            kind, message, status: status, httpStatus: code, operation: operation, retryAfter: retryAfter)
     }
 }

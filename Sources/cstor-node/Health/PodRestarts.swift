@@ -3,18 +3,12 @@ import CStorKubernetes
 import Logging
 import Metrics
 
-/// What the pod restart asks of the Kubernetes API; `HTTPKubernetesClient` is the real one.
+/// What the pod restart asks of the Kubernetes API; `InClusterPodAPI` is the real one.
 protocol PodEvictionAPI: Sendable {
     /// The pods scheduled to a node, in every namespace.
     func pods(onNode node: String) async throws -> [Pod]
     /// Evicts one pod (policy/v1 Eviction with its UID as precondition).
     func evict(_ pod: Pod) async throws
-}
-
-extension HTTPKubernetesClient: PodEvictionAPI {
-    func pods(onNode node: String) async throws -> [Pod] {
-        try await listAll(Pod.self, namespace: nil, fieldSelector: "spec.nodeName=\(node)").items
-    }
 }
 
 /// What was done about one pod that holds a volume during a fault (kept in `HealthRegistry`).

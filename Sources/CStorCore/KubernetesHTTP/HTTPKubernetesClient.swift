@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CStorCore
+import CStorKubernetes
 import FoundationEssentials
 import Glibc
 import Logging
@@ -459,29 +460,10 @@ public final class HTTPKubernetesClient: KubernetesClient {
 
     // MARK: - Errors
 
-    /// The error for a non-2xx answer, with the decoded Status when the body is one.
+    /// The error for a non-2xx answer (`KubernetesError.response`).
     static func responseError(code: Int, headers: HTTPHeaders, body: ByteBuffer, operation: String) -> KubernetesError {
-        let decoded = try? JSONDecoder().decode(KubernetesStatus.self, from: Data(buffer: body))
-        let status = decoded?.kind == "Status" ? decoded : nil
-        let kind = KubernetesError.kind(httpStatus: code, reason: status?.reason)
-        var message: String
-        if let text = status?.message, !text.isEmpty {
-            message = text
-        } else {
-            let raw = String(buffer: body).trimmed
-            message = raw.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : String(raw.prefix(300))
-        }
-        if let reason = status?.reason, !reason.isEmpty {
-            message = "\(reason): \(message)"
-        }
-        var retryAfter: Duration?
-        if let header = headers.first(name: "Retry-After"), let seconds = Int(header.trimmedSpaces) {
-            retryAfter = .seconds(max(seconds, 0))
-        } else if let seconds = status?.details?.retryAfterSeconds {
-            retryAfter = .seconds(max(seconds, 0))
-        }
-        return KubernetesError(
-            kind, message, status: status, httpStatus: code, operation: operation, retryAfter: retryAfter)
+        KubernetesError.response(
+            code: code, retryAfter: headers.first(name: "Retry-After"), body: Array(body.readableBytesView), operation: operation)
     }
 
     private func transportError(_ error: any Error, _ call: Call) -> KubernetesError {

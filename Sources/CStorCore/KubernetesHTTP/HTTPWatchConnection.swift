@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CStorCore
+import CStorKubernetes
 import FoundationEssentials
 import Glibc
 import NIOCore

@@ -1,4 +1,5 @@
 import CStorCore
+import CStorKubernetes
 import ServiceLifecycle
 
 /// Closes the Kubernetes client's connections when the process shuts down (after the CSI server
