@@ -106,7 +106,7 @@ let package = Package(
         ),
         // The HTTP(S) client of the Kubernetes API (async-http-client: connection pools, watches).
         // It links full Foundation through NIOFoundationCompat, which async-http-client depends on,
-        // so only the controller and csictl link it; the node's opt-in pod restart has its own
+        // so only the controller links it; the node's opt-in pod restart has its own
         // one-request client (cstor-node/Health/InClusterPodAPI.swift).
         .target(
             name: "CStorKubernetesHTTP",

@@ -3,19 +3,19 @@
 /// waiting callers are served in order without polling.
 import CStorCore
 
-final class TokenBucket: Sendable {
+package final class TokenBucket: Sendable {
     private let rate: Double
     private let burst: Double
     private let state: LockedValue<(tokens: Double, updated: ContinuousClock.Instant)>
 
-    init(rate: Double, burst: Int) {
+    package init(rate: Double, burst: Int) {
         self.rate = max(rate, 0.001)
         self.burst = Double(max(burst, 1))
         state = LockedValue((Double(max(burst, 1)), ContinuousClock.now))
     }
 
     /// Takes a token; returns how long to wait before using it.
-    func reserve() -> Duration {
+    package func reserve() -> Duration {
         state.withLock { state in
             let now = ContinuousClock.now
             let elapsed = now - state.updated
@@ -27,7 +27,7 @@ final class TokenBucket: Sendable {
         }
     }
 
-    func acquire() async throws {
+    package func acquire() async throws {
         let wait = reserve()
         if wait > .zero {
             try await Task.sleep(for: wait)
