@@ -76,7 +76,14 @@ struct OperatorFeatureTests {
             cluster.server.store.modify(CStorPoolInstance.self, namespace: cluster.namespace, name: "cspc-test-1") {
                 $0.status?.readOnly = true
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // The controller learns it through its informer: wait (with a deadline) until the
+            // capacity it reports no longer counts that pool, not a fixed time.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let now = try await cluster.client { try await $0.getCapacity(.with { $0.parameters = parameters }) }
+                if now.availableCapacity != capacity.availableCapacity { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let refused = await rpcError { try await cluster.createVolume("pvc-readonly", parameters: parameters) }
             #expect(refused?.code == .resourceExhausted)
             #expect(refused?.message.contains("cspc-test-1 (DEGRADED, read-only)") == true)
