@@ -181,7 +181,7 @@ struct NodeHealthTests {
             .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
     }
 
-    @Test("Deep checks over healthy volumes (sweeps) start no process")
+    @Test("Deep checks over healthy volumes (sweeps) start no process, and each pass's duration is exported")
     func sweepsStartNoProcess() async throws {
         try await withNodeHarness(extraArguments: ["--health-interval", "1", "--metrics-address", "127.0.0.1:0"]) { harness in
             for index in 1...3 {
@@ -194,6 +194,9 @@ struct NodeHealthTests {
             let swept = try await eventually(.seconds(20)) { try metricSum(harness, "cstor_node_health_checks_total") >= checks + 3 }
             #expect(swept, "three more passes")
             #expect(try metricSum(harness, "cstor_csi_command_duration_seconds_count") == commands, "and no process started")
+            let timed = try metricSum(harness, "cstor_node_health_check_duration_seconds_count")
+            #expect(timed >= checks + 3, "each pass is timed in cstor_node_health_check_duration_seconds")
+            #expect(try metricSum(harness, "cstor_node_health_check_duration_seconds_sum") > 0)
             for index in 1...3 { try await harness.unstage("pvc-sweep-\(index)") }
         }
     }

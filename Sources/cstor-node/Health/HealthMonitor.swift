@@ -80,6 +80,8 @@ struct HealthMonitor: Service {
     static let faultyVolumes = Gauge(label: "cstor_node_volumes_in_fault")
     static let checks = Counter(label: "cstor_node_health_checks_total", dimensions: [("depth", "mount_table")])
     static let deepChecks = Counter(label: "cstor_node_health_checks_total", dimensions: [("depth", "deep")])
+    static let checkDuration = Timer(label: "cstor_node_health_check_duration_seconds", dimensions: [("depth", "mount_table")])
+    static let deepCheckDuration = Timer(label: "cstor_node_health_check_duration_seconds", dimensions: [("depth", "deep")])
 
     func run() async throws {
         await reconcileAfterRestart()
@@ -145,11 +147,14 @@ struct HealthMonitor: Service {
     /// Inspects every staged volume. `deep` also asks the transport (iSCSI session state), which
     /// costs a process per volume, so it is done on kernel messages and sweeps only.
     func check(deep: Bool) async {
+        let start = ContinuousClock.now
         var faulty = 0
         for snapshot in node.records.all() where snapshot.phase == .staged {
             if await inspect(snapshot.volumeID, deep: deep) { faulty += 1 }
         }
         Self.faultyVolumes.record(faulty)
+        let (seconds, attoseconds) = start.duration(to: .now).components
+        (deep ? Self.deepCheckDuration : Self.checkDuration).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         (deep ? Self.deepChecks : Self.checks).increment()
     }
 
