@@ -86,6 +86,32 @@ final class NodeWorld: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: "\(volumes)/\(id).img")
     }
 
+    /// Stages and publishes `ids` (fresh sparse ext4 volumes of `bytes`), 4 at a time; an ABORTED
+    /// answer (operation pending) is retried after a pause, as kubelet does, and counted.
+    func stageAndPublishMany(
+        _ csi: Csi_V1_Node.Client<HTTP2ClientTransport.Posix>, ids: [String], bytes: Int64
+    ) async throws -> (latencies: [Double], errors: [String], aborts: Int) {
+        let aborts = Counter()
+        let result = try await withDeadline(.seconds(900), "staging \(ids.count) volumes") {
+            await runConcurrently(count: ids.count, concurrency: 4) { index in
+                let id = ids[index]
+                let context = try self.makeVolume(id, bytes: bytes)
+                try await retryingAborted(aborts) {
+                    _ = try await csi.nodeStageVolume(self.stageRequest(id, context: context), options: callOptions)
+                }
+                try await retryingAborted(aborts) { _ = try await csi.nodePublishVolume(self.publishRequest(id), options: callOptions) }
+            }
+        }
+        return (result.latencies, result.errors, aborts.take())
+    }
+
+    /// Says when staging met ABORTED answers: the health monitor was working on those volumes.
+    func noteAborts(_ count: Int) {
+        guard count > 0 else { return }
+        let recoveries = node.logObjects().filter { ($0["msg"] as? String) == "fault detected" }
+        Out.note("⚠ \(count) ABORTED answers while staging (retried): the health monitor ran recoveries on \(recoveries.count) volumes — first: \(recoveries.first.map { "\($0["volume_id"] ?? "?"): \($0["fault"] ?? "?")" } ?? "none logged")")
+    }
+
     /// The loop device backing `file`, from /sys/block.
     static func loopDevice(backing file: String) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/block")) ?? []
@@ -99,6 +125,19 @@ final class NodeWorld: @unchecked Sendable {
     func metrics() throws -> Metrics { try Metrics.scrape(port: metricsPort) }
 
     func stop() async { await node.stop() }
+}
+
+/// Runs `body`, retrying an ABORTED answer (operation pending) after a pause, like kubelet; each
+/// retry counts in `aborts`.
+func retryingAborted(_ aborts: Counter, _ body: () async throws -> Void) async throws {
+    for attempt in 1...50 {
+        do {
+            return try await body()
+        } catch let error as RPCError where error.code == .aborted && attempt < 50 {
+            _ = aborts.take()
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
 }
 
 // MARK: - Stage + publish
@@ -203,57 +242,6 @@ func filesystemOf(_ path: String) -> String {
     ((try? check("findmnt", ["-n", "-o", "FSTYPE", "-T", path]))?.output ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-// MARK: - Fault detection
-
-func faultBenchmark(_ config: BenchConfig) async throws {
-    let runs = max(config.runs, 2) * (config.quick ? 1 : 3)
-    Out.header("fault: read-only fault detection after a real ext4 error (trigger_fs_error → the node's \"fault detected\" line)")
-    Out.note("\(runs) runs, each on a fresh 64 MiB ext4 volume staged and published; latency = log ts − wall time just before the write to trigger_fs_error (ms resolution)")
-    let world = try await NodeWorld(config, name: "fault")
-    var latencies: [Double] = []
-    var recoveries: [Double] = []
-    try await world.client { csi in
-        for run in 1...runs {
-            let id = "pvc-fault-\(run)"
-            let context = try world.makeVolume(id, bytes: 64 << 20)
-            _ = try await csi.nodeStageVolume(world.stageRequest(id, context: context), options: callOptions)
-            _ = try await csi.nodePublishVolume(world.publishRequest(id), options: callOptions)
-            try Data("before the fault".utf8).write(to: URL(fileURLWithPath: world.targetPath(id) + "/data"))
-            sync()
-            try await Task.sleep(for: .milliseconds(300))
-            guard let loop = NodeWorld.loopDevice(backing: context["file"]!) else { throw BenchError("no loop device for \(id)") }
-            let trigger = "/sys/fs/ext4/\(loop)/trigger_fs_error"
-            let triggered = Date()
-            let fd = open(trigger, O_WRONLY)
-            guard fd >= 0 else { throw BenchError("cannot open \(trigger): errno \(errno)") }
-            let message = "cstor-bench \(run)"
-            _ = write(fd, message, message.utf8.count)
-            close(fd)
-            var detected: Date?
-            var recovered: Date?
-            try await waitUntil(.seconds(30), "the fault of \(id) to be detected and recovered", interval: .milliseconds(20)) {
-                for object in world.node.logObjects() where object["volume_id"] as? String == id {
-                    guard let ts = (object["ts"] as? String).flatMap(parseTimestamp) else { continue }
-                    if detected == nil, object["msg"] as? String == "fault detected" { detected = ts }
-                    if recovered == nil, object["how"] as? String == "recovered" { recovered = ts }
-                }
-                return detected != nil && recovered != nil
-            }
-            let latency = detected!.timeIntervalSince(triggered) * 1000
-            let recovery = recovered!.timeIntervalSince(triggered) * 1000
-            latencies.append(latency)
-            recoveries.append(recovery)
-            Out.line("run \(run): detected after \(fmt(latency, 0)) ms, read-write again after \(fmt(recovery, 0)) ms")
-            try await world.teardownVolume(csi, id)
-        }
-    }
-    saveLog(config, world.node, name: "node-fault")
-    await world.stop()
-    Out.line("detection: p50 \(fmt(Stats.percentile(latencies, 50), 0)) ms, max \(fmt(latencies.max() ?? .nan, 0)) ms; recovery p50 \(fmt(Stats.percentile(recoveries, 50), 0)) ms, max \(fmt(recoveries.max() ?? .nan, 0)) ms")
-    let worst = latencies.max() ?? .infinity
-    Out.verdict("fault detection (max of \(runs))", value: "\(fmt(worst, 0)) ms", target: "< 1000 ms", pass: worst < 1000)
-}
-
 // MARK: - NodeGetVolumeStats over many volumes
 
 func statsBenchmark(_ config: BenchConfig) async throws {
@@ -265,38 +253,13 @@ func statsBenchmark(_ config: BenchConfig) async throws {
     try await withCSIClient(socket: world.node.socket) { grpc in
         let csi = Csi_V1_Node.Client(wrapping: grpc)
         let setup = clock.now
-        let aborts = Counter()
-        /// Like kubelet: an ABORTED answer (operation pending) is retried after a pause.
-        @Sendable func retryingAborted(_ body: () async throws -> Void) async throws {
-            for attempt in 1...50 {
-                do {
-                    return try await body()
-                } catch let error as RPCError where error.code == .aborted && attempt < 50 {
-                    _ = aborts.take()
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-        }
-        let staged = try await withDeadline(.seconds(900), "staging \(count) volumes") {
-            await runConcurrently(count: count, concurrency: 4) { index in
-                let id = ids[index]
-                let context = try world.makeVolume(id, bytes: 32 << 20)
-                try await retryingAborted {
-                    _ = try await csi.nodeStageVolume(world.stageRequest(id, context: context), options: callOptions)
-                }
-                try await retryingAborted { _ = try await csi.nodePublishVolume(world.publishRequest(id), options: callOptions) }
-            }
-        }
+        let staged = try await world.stageAndPublishMany(csi, ids: ids, bytes: 32 << 20)
         guard staged.errors.isEmpty else {
             saveLog(config, world.node, name: "node-stats")
             throw BenchError("staging failed: \(staged.errors[0])")
         }
         Out.note("staged and published \(count) volumes in \(fmt(setup.duration(to: clock.now).seconds, 1)) s (4 at a time; stage+publish p50 \(fmt(Stats.percentile(staged.latencies, 50), 0)) ms)")
-        let abortCount = aborts.take()
-        if abortCount > 0 {
-            let recoveries = world.node.logObjects().filter { ($0["msg"] as? String) == "fault detected" }
-            Out.note("⚠ \(abortCount) ABORTED answers while staging (retried): the health monitor ran recoveries on \(recoveries.count) volumes — first: \(recoveries.first.map { "\($0["volume_id"] ?? "?"): \($0["fault"] ?? "?")" } ?? "none logged")")
-        }
+        world.noteAborts(staged.aborts)
         @Sendable func statsRequest(_ index: Int) -> Csi_V1_NodeGetVolumeStatsRequest {
             .with {
                 $0.volumeID = ids[index]

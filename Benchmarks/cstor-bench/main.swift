@@ -10,10 +10,10 @@ import Foundation
 
 let usage = """
     usage: cstor-bench --bin-dir DIR --work-dir DIR [--python PY --python-dir DIR --stubs DIR]
-                       [--only create,stage,fault,stats,memory,probe] [--runs N] [--quick] [--profile] [--report-dir DIR]
+                       [--only create,stage,fault,sweep,stats,memory,probe] [--runs N] [--quick] [--profile] [--report-dir DIR]
     """
 
-let allBenchmarks = ["create", "stage", "fault", "stats", "memory", "probe"]
+let allBenchmarks = ["create", "stage", "fault", "sweep", "stats", "memory", "probe"]
 
 func parseArguments() -> (BenchConfig, String?) {
     var arguments = Array(CommandLine.arguments.dropFirst())
@@ -90,6 +90,7 @@ for name in selected {
         case "create": try await createBenchmark(config)
         case "stage": try await stageBenchmark(config)
         case "fault": try await faultBenchmark(config)
+        case "sweep": try await sweepBenchmark(config)
         case "stats": try await statsBenchmark(config)
         case "memory": try await memoryBenchmark(config)
         case "probe": try await probeBenchmark(config)
