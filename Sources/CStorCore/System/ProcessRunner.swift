@@ -43,8 +43,11 @@ public struct SubprocessRunner: ProcessRunner {
             // Cancelling a command that may be killed ends it with SIGTERM, then SIGKILL; one that
             // must never be killed (e2fsck at work) is not cancelled at all, see below.
             options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
-            let executable: Executable =
-                command.executable.contains("/") ? .path(FilePath(command.executable)) : .name(command.executable)
+            // A name is looked up here (a stat per PATH entry): Subprocess's own lookup starts a
+            // process per PATH entry until one execs.
+            let path = command.environment["PATH"] ?? getenv("PATH").map { String(cString: $0) }
+            let executable: Executable = ProgramLocator.find(command.executable, path: path).map { .path(FilePath($0)) }
+                ?? (command.executable.contains("/") ? .path(FilePath(command.executable)) : .name(command.executable))
             let configuration = Configuration(
                 executable: executable, arguments: Arguments(command.argumentValues), environment: environment,
                 platformOptions: options)
