@@ -2,6 +2,7 @@ import CLinux
 import CStorCore
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Attaches a backing file as a loop device, for the embedded local engine and tests, with the
 /// kernel's loop interface directly (LOOP_CTL_GET_FREE + LOOP_CONFIGURE): no losetup process,
@@ -14,6 +15,9 @@ struct LoopAttacher: Attacher {
     var timeout: Duration = .seconds(30)
     /// Where the kernel lists loop devices (a seam for tests).
     var sysBlock = "/sys/block"
+    /// The device each file was last found on, so that a health check reads one backing_file
+    /// instead of every loop device's (a sweep over N volumes would read N × loops files).
+    let lastSeen = LastSeenLoopDevices()
 
     init(allowedDirectories: [String], timeout: Duration = .seconds(30)) {
         directories = PathConfinement(roots: allowedDirectories)
@@ -90,8 +94,12 @@ struct LoopAttacher: Attacher {
     }
 
     func health(_ target: AttachTarget) async -> TransportHealth {
+        let file = try? allowedFile(target)
+        if let file, let name = lastSeen.device(of: file), backingFile(of: name) == file { return .healthy }
         do {
-            return try await currentDevice(target) == nil ? .broken("the loop device is detached") : .healthy
+            guard let device = try await currentDevice(target) else { return .broken("the loop device is detached") }
+            if let file { lastSeen.record(device: Path.lastComponent(device), of: file) }
+            return .healthy
         } catch {
             return .broken(CSIError.from(error).message)
         }
@@ -118,16 +126,21 @@ struct LoopAttacher: Attacher {
     func devices(backing file: String, device: UInt64? = nil, inode: UInt64? = nil) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: sysBlock)) ?? []
         return names.filter { $0.hasPrefix("loop") }.sorted().compactMap { name in
-            guard var backing = try? KernelFile.read("\(sysBlock)/\(name)/loop/backing_file") else { return nil }
-            backing = backing.trimmedNewlines
-            if backing.hasSuffix(" (deleted)") { backing = String(backing.dropLast(" (deleted)".count)) }
-            guard backing == file else { return nil }
+            guard backingFile(of: name) == file else { return nil }
             if let device, let inode {
                 let identity = try? DeviceIdentity.read("/dev/\(name)")
                 guard identity?.wwid == DeviceIdentity.loopIdentity(fileDevice: device, inode: inode) else { return nil }
             }
             return "/dev/\(name)"
         }
+    }
+
+    /// The file behind loop device `name` (a deleted file by the name it had), nil when detached.
+    func backingFile(of name: String) -> String? {
+        guard var backing = try? KernelFile.read("\(sysBlock)/\(name)/loop/backing_file") else { return nil }
+        backing = backing.trimmedNewlines
+        if backing.hasSuffix(" (deleted)") { backing = String(backing.dropLast(" (deleted)".count)) }
+        return backing
     }
 
     private func blocking<T: Sendable>(_ what: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -165,4 +178,13 @@ struct LoopAttacher: Attacher {
         }
         throw CSIError.unavailable("every free loop device was taken by someone else while attaching \(file); retry")
     }
+}
+
+/// Loop device names by backing file, as last found (a hint: checked before use).
+final class LastSeenLoopDevices: Sendable {
+    private let devices = Mutex<[String: String]>([:])
+
+    func device(of file: String) -> String? { devices.withLock { $0[file] } }
+
+    func record(device name: String, of file: String) { devices.withLock { $0[file] = name } }
 }
