@@ -219,6 +219,7 @@ func sweepBenchmark(_ config: BenchConfig) async throws {
     let sweeps = config.quick ? 3 : 5 * max(config.runs, 2)
     Out.header("sweep: one health-monitor sweep over \(count) staged and published healthy ext4 volumes (--health-interval 1): its duration, and the processes it starts")
     Out.note("duration: cstor_node_health_check_duration_seconds{depth=\"deep\"} read around each of \(sweeps) sweeps; processes: every fork of the node process, from the kernel's process events (proc connector), and cstor_csi_command_duration_seconds")
+    Out.note("then a fault on one of them at a random moment (trigger_fs_error; NodeGetVolumeStats polled): a wake-up that arrives during a sweep waits for it")
     Out.note("reference: the harness reads the kernel facts a sweep needs once per volume (stat of the device; errors_count, diskseq and backing_file in sysfs; one read of /proc/self/mountinfo)")
     Out.note("loop devices: \(loopDeviceSummary())")
     let forks = try ForkCounter()
@@ -282,6 +283,15 @@ func sweepBenchmark(_ config: BenchConfig) async throws {
         let detections = Int(delta.sum("cstor_node_remount_detections_total"))
         let inFault = Int(end.metrics.sum("cstor_node_volumes_in_fault"))
 
+        // A fault among them: the kernel's message wakes the monitor, but a wake-up that comes
+        // during a sweep waits for it to end.
+        var faultDetections: [Double] = []
+        for attempt in 1...(config.quick ? 2 : 5) {
+            let id = ids[(attempt * 37) % count]
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000)))
+            faultDetections.append(try await detectFault(world, csi, id: id))
+        }
+
         // The reference, on the same volumes.
         let volumes = ids.compactMap { id in NodeWorld.loopDevice(backing: "\(world.volumes)/\(id).img") }
         guard volumes.count == count else { throw BenchError("found \(volumes.count) loop devices for \(count) volumes") }
@@ -307,13 +317,16 @@ func sweepBenchmark(_ config: BenchConfig) async throws {
         let sweep = Stats.median(durations)
         Out.line("one sweep over \(count) volumes: p50 \(fmt(sweep, 1)) ms, max \(fmt(durations.max() ?? .nan, 1)) ms over \(durations.count) sweeps; \(fmt(sweep * 1000 / Double(count), 0)) µs per volume")
         Out.line("reference: the same kernel facts read once per volume \(spread(reference, 1)) ms → ratio \(fmt(sweep / Stats.median(reference), 1))×")
-        Out.line("       the loop transport check as the node makes it (list /sys/block, read every loop's backing_file) once per volume: \(spread(scans, 1)) ms")
+        Out.line("       for comparison, finding each volume's loop device by scanning /sys/block (every loop's backing_file; the node's check before it remembered the device): \(spread(scans, 1)) ms")
         Out.line("during \(deep) sweeps (\(shallow) mount-table passes): the node started \(processes) processes and \(threads) threads (forks seen\(lost > 0 ? ", \(lost) events LOST" : "")); \(commands) commands in cstor_csi_command_duration_seconds; \(detections) faults detected, \(inFault) volumes in fault")
         if processes > 0 {
             var programs: [String: Int] = [:]
             for (name, count) in end.programs where count > programsBefore[name] ?? 0 { programs[name] = count - (programsBefore[name] ?? 0) }
             Out.line("       the node's children during the sweeps exec'd: \(describe(programs))")
         }
+        Out.line("a fault on one of the \(count) volumes (trigger_fs_error at a random moment, \(faultDetections.count) times) → volume_condition abnormal: \(faultDetections.map { fmt($0, 0) }.joined(separator: ", ")) ms")
+        let worstDetection = faultDetections.max() ?? .infinity
+        Out.verdict("fault detection with \(count) volumes staged (max of \(faultDetections.count))", value: "\(fmt(worstDetection, 0)) ms", target: "< 1000 ms", pass: worstDetection < 1000)
         Out.verdict("processes started by \(deep) sweeps over \(count) healthy volumes", value: "\(processes) (commands \(commands))", target: "0",
                     pass: processes == 0 && commands == 0 && lost == 0 && detections == 0 && inFault == 0)
     }
@@ -323,6 +336,33 @@ func sweepBenchmark(_ config: BenchConfig) async throws {
 /// "mkfs.ext4 ×20, e2fsck ×1", most frequent first.
 func describe(_ programs: [String: Int]) -> String {
     programs.isEmpty ? "none" : programs.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+}
+
+/// Triggers an ext4 error on staged volume `id` (nothing holds it) and polls NodeGetVolumeStats
+/// until its condition turns abnormal (returned, ms), then until the node has repaired it.
+private func detectFault(_ world: NodeWorld, _ csi: Csi_V1_Node.Client<HTTP2ClientTransport.Posix>, id: String) async throws -> Double {
+    guard let loop = NodeWorld.loopDevice(backing: "\(world.volumes)/\(id).img") else { throw BenchError("no loop device for \(id)") }
+    let request = Csi_V1_NodeGetVolumeStatsRequest.with {
+        $0.volumeID = id
+        $0.volumePath = world.targetPath(id)
+        $0.stagingTargetPath = world.stagingPath(id)
+    }
+    let trigger = "/sys/fs/ext4/\(loop)/trigger_fs_error"
+    let fd = open(trigger, O_WRONLY)
+    guard fd >= 0 else { throw BenchError("cannot open \(trigger): errno \(errno)") }
+    let message = "cstor-bench \(id)"
+    let start = clock.now
+    _ = write(fd, message, message.utf8.count)
+    close(fd)
+    var detected: Double?
+    let deadline = clock.now + .seconds(60)
+    while true {
+        guard clock.now < deadline else { throw BenchError("\(id): \(detected == nil ? "not reported" : "not repaired") within 60 s") }
+        let abnormal = try await csi.nodeGetVolumeStats(request, options: callOptions).volumeCondition.abnormal
+        if abnormal && detected == nil { detected = start.duration(to: clock.now).milliseconds }
+        if !abnormal, let detected { return detected }
+        if detected != nil { try await Task.sleep(for: .milliseconds(20)) }
+    }
 }
 
 /// What one sweep reads about each volume, read once by the harness: the device node, ext4's
