@@ -144,8 +144,9 @@ struct HealthMonitor: Service {
 
     // MARK: - Checking
 
-    /// Inspects every staged volume. `deep` also asks the transport (iSCSI session state), which
-    /// costs a process per volume, so it is done on kernel messages and sweeps only.
+    /// Inspects every staged volume. `deep` also asks the transport (iSCSI session state, the loop
+    /// device's backing file: sysfs reads, no process), so it is done on kernel messages and sweeps
+    /// only. Each pass is timed in `cstor_node_health_check_duration_seconds`.
     func check(deep: Bool) async {
         let start = ContinuousClock.now
         var faulty = 0
