@@ -156,7 +156,8 @@ struct InClusterPodAPI: PodEvictionAPI {
             }
         return try await channel.executeThenClose { inbound, outbound in
             var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-            head.headers.add(name: "Host", value: port == 443 ? host : "\(host):\(port)")
+            let authority = host.contains(":") ? "[\(host)]" : host
+            head.headers.add(name: "Host", value: port == 443 ? authority : "\(authority):\(port)")
             head.headers.add(name: "Accept", value: "application/json")
             head.headers.add(name: "User-Agent", value: configuration.userAgent)
             head.headers.add(name: "Connection", value: "close")
