@@ -84,8 +84,22 @@ public final class NodeHarness: @unchecked Sendable {
 
     let holders = Mutex<[HolderProcess]>([])
 
+    /// Calls the node. A refusal caused by another test's holder still in its start-up window (a
+    /// `sh` that `unshare` gave a copy of every mount, before it detaches the ones that are not its
+    /// own) is tried again shortly, as kubelet would: the node refused correctly, but the copy is
+    /// gone a moment later. A holder that holds on purpose runs `sleep`, and its refusal stands.
     public func node<T: Sendable>(_ body: (Csi_V1_Node.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-        try await withCSIClient(socket: socketPath) { client in try await body(Csi_V1_Node.Client(wrapping: client)) }
+        var attempts = 0
+        while true {
+            do {
+                return try await withCSIClient(socket: socketPath) { client in try await body(Csi_V1_Node.Client(wrapping: client)) }
+            } catch let error as RPCError where error.code == .unavailable && attempts < 20
+                && error.message.contains("in the mount namespace of process") && error.message.contains(" (sh)")
+            {
+                attempts += 1
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
     }
 
     /// Mount points at or below the test directory, deepest first.
