@@ -121,7 +121,7 @@ struct ClientResilienceTests {
     @Test("A read that timed out is retried; a create that timed out is not")
     func timeoutRetries() async throws {
         // Long enough that only the injected hang times out, even on a loaded machine.
-        try await withServerAndClient(configure: { $0.requestTimeout = .seconds(4) }) { server, client in
+        try await withServerAndClient(configure: { $0.requestTimeout = .seconds(10) }) { server, client in
             _ = try await client.create(makeCVC("pvc-1"))
             server.inject(.hang(verb: "get"))
             _ = try await client.get(CStorVolumeConfig.self, name: "pvc-1", namespace: namespace)
